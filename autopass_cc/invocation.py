@@ -1,0 +1,271 @@
+"""argv -> Invocation (one translation unit compiled to one object) | Skip(reason).
+
+Pure: no processes, no file writes.  Only ``-c`` of exactly one C or C++ source into one object
+file is intercepted; everything else passes through to the real compiler unchanged.  The cases
+follow ccache's argument processing (its manual, "Cache statistics": "called for link",
+"called for preprocessing", "multiple source files", "output to stdout", "compiler produced no
+output", "unsupported compiler option", "unsupported source language") so that its users find
+the same behaviour.
+
+Link invocations are recognised separately (:func:`classify_link`) so the build log can record
+them: a session relinks the program from that record.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+
+C_EXTS = {".c": "c"}
+CXX_EXTS = {".cc": "c++", ".cpp": "c++", ".cxx": "c++", ".c++": "c++", ".C": "c++", ".cp": "c++", ".CPP": "c++"}
+SOURCE_LANGS = {**C_EXTS, **CXX_EXTS}
+#: -x values we intercept.
+X_LANGS = {"c": "c", "c++": "c++"}
+#: Files a link takes as inputs.
+LINK_INPUT_EXTS = (".o", ".a", ".so", ".obj", ".lo", ".lib")
+
+#: Options that take the next argv element as their value (clang's Options.td, "Separate" and
+#: "JoinedOrSeparate" kinds that builds use).  A value joined to the option (``-Iinc``) is also
+#: understood for the JoinedOrSeparate ones.
+SEPARATE_ARG = {
+    "-o", "-MF", "-MT", "-MQ", "-MJ", "-I", "-isystem", "-iquote", "-idirafter", "-include", "-imacros",
+    "-D", "-U", "-x", "-arch", "-target", "-Xlinker", "-Xassembler", "-Xpreprocessor",
+    "-mllvm", "-L", "-isysroot", "--sysroot", "-iprefix", "-iwithprefix", "-iwithprefixbefore",
+    "-include-pch", "-F", "-u", "-z", "-T", "-ivfsoverlay", "-serialize-diagnostics",
+    "-dependency-file", "-e", "--param", "-resource-dir", "-imultilib", "-cxx-isystem",
+    "-working-directory", "--target", "-Xclang", "-Xarch_host", "-Xarch_device", "-aux-triple",
+    "-fmodule-file", "-fprebuilt-module-path", "-l", "-G", "-b", "-V",
+}
+JOINED_OR_SEPARATE = {"-o", "-MF", "-MT", "-MQ", "-I", "-D", "-U", "-x", "-L", "-F", "-u", "-T", "-l",
+                      "-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-e", "-z", "-G"}
+
+#: Options that make the call something other than "compile one TU to an object".
+MODE_SKIPS = {
+    "-E": "preprocessing", "-M": "preprocessing", "-MM": "preprocessing", "-S": "assembly output",
+    "-fsyntax-only": "syntax check", "-emit-llvm": "LLVM IR output", "-###": "driver dry run",
+    "--analyze": "static analysis", "-save-temps": "save-temps", "-v": "verbose driver",
+    "--version": "probe", "-dumpmachine": "probe", "-dumpversion": "probe", "-dumpspecs": "probe",
+    "--help": "probe", "-help": "probe", "-flto": "LTO bitcode output", "-fembed-bitcode": "embedded bitcode",
+    "-Xclang": "unsupported option -Xclang", "-Xpreprocessor": "unsupported option -Xpreprocessor",
+    "-arch": "multiple architectures", "--precompile": "module precompile", "-fmodules": "modules",
+    "-ftime-trace": "time trace", "-cc1": "internal cc1 call", "-cc1as": "internal cc1 call",
+}
+MODE_SKIP_PREFIXES = (
+    ("-print-", "probe"), ("--print-", "probe"), ("-flto=", "LTO bitcode output"),
+    ("-fplugin", "unsupported option -fplugin"), ("-fpass-plugin", "unsupported option -fpass-plugin"),
+    ("-save-temps=", "save-temps"), ("-fmodules-", "modules"), ("--analyze", "static analysis"),
+    ("-fdump-", "dump"), ("-emit-", "non-object output"), ("-fsave-optimization-record", "remarks output"),
+    ("-foptimization-record-file", "remarks output"), ("-specs", "unsupported option -specs"),
+)
+#: Dependency-file options: they never change the object, so they are out of the cache key.
+DEP_FLAGS = {"-MD", "-MMD", "-MP", "-MG"}
+DEP_ARG_FLAGS = {"-MF", "-MT", "-MQ", "-MJ"}
+#: Preprocessor-only options: their effect is in the preprocessed text, so out of the cache key
+#: (ccache's "preprocessor mode" rule).
+PREPROC_ARG_FLAGS = {"-I", "-isystem", "-iquote", "-idirafter", "-include", "-imacros", "-D", "-U",
+                     "-iprefix", "-iwithprefix", "-iwithprefixbefore", "-cxx-isystem", "-isysroot",
+                     "-ivfsoverlay"}
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Not one TU compile: pass through unchanged.  ``reason`` is a short stats label."""
+    reason: str
+    is_link: bool = False
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One intercepted compile: ``args`` is the argv after the compiler, exactly as given.
+
+    ``source`` and ``output`` are as written on the command line (relative to the cwd of the
+    call); ``lang`` is ``"c"`` or ``"c++"``; ``codegen_args`` are the arguments that can change
+    the object besides the preprocessed text (no ``-o``, dependency-file, ``-c``, ``-I``/``-D``...
+    options, no source), in order; ``dep_args`` are the dependency-file options, in order.
+    """
+    args: tuple
+    source: str
+    output: str
+    lang: str
+    codegen_args: tuple
+    dep_args: tuple
+    has_debug_info: bool = False
+    uses_native: bool = False
+    source_index: int = -1
+
+
+def expand_response_files(args: list[str], cwd: str = ".", depth: int = 0) -> list[str] | None:
+    """Expand ``@file`` arguments (GNU quoting, as clang's driver reads them); None when a
+    response file cannot be read (the call then passes through)."""
+    out = []
+    for a in args:
+        if a.startswith("@") and len(a) > 1 and depth < 8:
+            path = os.path.join(cwd, a[1:])
+            try:
+                with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                    inner = shlex.split(f.read())
+            except (OSError, ValueError):
+                return None
+            sub = expand_response_files(inner, os.path.dirname(path) or cwd, depth + 1)
+            if sub is None:
+                return None
+            out += sub
+        else:
+            out.append(a)
+    return out
+
+
+def _lang_of(path: str, forced: str | None) -> str | None:
+    if forced is not None:
+        return X_LANGS.get(forced)
+    return SOURCE_LANGS.get(os.path.splitext(path)[1])
+
+
+def classify(args: list[str], cwd: str = ".") -> Invocation | Skip:
+    """Classify the arguments that follow the compiler name.
+
+    Returns an Invocation only for ``-c`` of exactly one C/C++ source to one object file; else a
+    Skip whose reason is one of: "no input", "probe", "preprocessing", "link", "multiple source
+    files", "output to stdout", "input from stdin", "unsupported source language", "unsupported
+    option ...", "response file unreadable", "non-source input", and the MODE_SKIPS labels."""
+    if not args:
+        return Skip("no input")
+    expanded = expand_response_files(args, cwd)
+    if expanded is None:
+        return Skip("response file unreadable")
+    compile_only = False
+    output = None
+    forced_lang = None
+    sources: list[tuple[int, str, str]] = []   # (index in expanded, path, lang)
+    other_inputs = 0
+    codegen: list[str] = []
+    deps: list[str] = []
+    debug = native = False
+    i = 0
+    n = len(expanded)
+    while i < n:
+        a = expanded[i]
+        if a in MODE_SKIPS:
+            return Skip(MODE_SKIPS[a])
+        for prefix, reason in MODE_SKIP_PREFIXES:
+            if a.startswith(prefix):
+                return Skip(reason)
+        if a == "-":
+            return Skip("input from stdin")
+        if a == "-c":
+            compile_only = True
+            i += 1
+            continue
+        if a in SEPARATE_ARG:
+            if i + 1 >= n:
+                return Skip("missing option argument")
+            val = expanded[i + 1]
+            if a == "-o":
+                output = val
+            elif a == "-x":
+                forced_lang = None if val == "none" else val
+                if val != "none" and val not in X_LANGS:
+                    return Skip("unsupported source language")
+                codegen += [a, val]
+            elif a in DEP_ARG_FLAGS:
+                deps += [a, val]
+            elif a in PREPROC_ARG_FLAGS:
+                pass
+            else:
+                codegen += [a, val]
+            i += 2
+            continue
+        if a.startswith("-"):
+            joined = next((p for p in JOINED_OR_SEPARATE if a.startswith(p) and len(a) > len(p)), None)
+            # -MF/-MT... must win over -M; "-o" joined must not eat e.g. "-openmp"-like options.
+            if joined == "-o" and not a.startswith("-o"):
+                joined = None
+            if joined in ("-MF", "-MT", "-MQ"):
+                deps.append(a)
+            elif joined == "-o" and a not in ("-objcmt-migrate-all",):
+                output = a[2:]
+            elif joined == "-x":
+                forced_lang = a[2:]
+                if forced_lang not in X_LANGS and forced_lang != "none":
+                    return Skip("unsupported source language")
+                codegen.append(a)
+            elif joined in PREPROC_ARG_FLAGS:
+                pass
+            elif a in DEP_FLAGS:
+                deps.append(a)
+            elif a.startswith("-Wp,") and any(t in a for t in ("-MD", "-MMD")):
+                return Skip("unsupported option -Wp,-MD")
+            else:
+                if a.startswith("-g") and a not in ("-g0", "-gno-column-info"):
+                    debug = True
+                if a == "-g0":
+                    debug = False
+                if "=native" in a:
+                    native = True
+                codegen.append(a)
+            i += 1
+            continue
+        # A positional argument: an input file.
+        lang = _lang_of(a, forced_lang)
+        if lang is not None:
+            sources.append((i, a, lang))
+        elif forced_lang is None and os.path.splitext(a)[1] in (".i", ".ii", ".m", ".mm", ".s", ".S", ".cu", ".cl", ".asm"):
+            return Skip("unsupported source language")
+        elif forced_lang is not None:
+            return Skip("unsupported source language")
+        else:
+            other_inputs += 1
+        i += 1
+    if not compile_only:
+        if not sources and not other_inputs:
+            return Skip("no input")
+        return Skip("link", is_link=True)
+    if not sources:
+        return Skip("no input" if not other_inputs else "non-source input")
+    if len(sources) > 1:
+        return Skip("multiple source files")
+    if other_inputs:
+        return Skip("non-source input")
+    if output == "-":
+        return Skip("output to stdout")
+    if output is not None and output in (os.devnull,):
+        return Skip("output to /dev/null")
+    if len(args) != len(expanded):
+        return Skip("response file")  # run as given; expanded form only used for classification
+    idx, src, lang = sources[0]
+    if output is None:
+        output = os.path.splitext(os.path.basename(src))[0] + ".o"
+    return Invocation(args=tuple(args), source=src, output=output, lang=lang, codegen_args=tuple(codegen),
+                      dep_args=tuple(deps), has_debug_info=debug, uses_native=native, source_index=idx)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link call worth recording: ``output`` (as written; default ``a.out``) and ``inputs``
+    (object files, archives and shared objects named on the command line, as written)."""
+    output: str
+    inputs: tuple = field(default_factory=tuple)
+
+
+def classify_link(args: list[str], cwd: str = ".") -> Link | None:
+    """The Link a pass-through call performs, or None (no object inputs: nothing to relink).
+    Pure; response files are expanded for reading only."""
+    expanded = expand_response_files(args, cwd) or args
+    output, inputs = "a.out", []
+    i = 0
+    while i < len(expanded):
+        a = expanded[i]
+        if a in SEPARATE_ARG and i + 1 < len(expanded):
+            if a == "-o":
+                output = expanded[i + 1]
+            i += 2
+            continue
+        if a.startswith("-o") and len(a) > 2:
+            output = a[2:]
+        elif not a.startswith("-") and a.endswith(LINK_INPUT_EXTS):
+            inputs.append(a)
+        i += 1
+    if not any(x.endswith((".o", ".obj", ".lo", ".a")) for x in inputs):
+        return None
+    return Link(output=output, inputs=tuple(inputs))

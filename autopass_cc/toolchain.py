@@ -1,0 +1,191 @@
+"""Find the real compiler (never autopass-cc itself), its identity, and the LLVM 19 tools.
+
+Lookup order for the real compiler (ARCHITECTURE.md decision 8 and issue "end to end"):
+``AUTOPASS_CC`` / ``AUTOPASS_CXX`` (or the config's ``compiler``) > the compiler named after the
+launcher (``autopass-cc clang-19 ...``) > for a masquerade link named ``clang``/``clang++`` the
+next one of that name in PATH > ``clang-19`` / ``clang++-19`` > ``clang`` / ``clang++`` in PATH.
+Any PATH entry that resolves to autopass-cc (our console scripts, the shims) is skipped, so a
+misconfiguration is an error message, not a fork bomb.
+
+Compiler identity follows ccache's ``compiler_check = content``: the version text plus a SHA-256
+of the binary's bytes.  Hashing ~100 MB per compile would be too slow, so the identity is cached
+in a small JSON file keyed by (real path, size, mtime_ns, inode); a changed binary changes that key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import tempfile
+
+from .errors import CompilerNotFound
+
+#: LLVM major version whose tools (opt-19, llvm-profdata-19, ...) the tuning session uses.
+LLVM_MAJOR = 19
+
+
+def is_autopass(path: str) -> bool:
+    """True when ``path`` is one of our own entry points (console script, shim link, module).
+
+    A pip console script is a small Python file that imports ``autopass_cc``; shims are links
+    to it.  Raises nothing: unreadable files count as "not us".
+    """
+    try:
+        real = os.path.realpath(path)
+        if os.path.basename(real).startswith("autopass-c"):
+            return True
+        if os.path.getsize(real) > 65536:
+            return False
+        with open(real, "rb") as f:
+            head = f.read(4096)
+        return head.startswith(b"#!") and b"autopass_cc" in head
+    except OSError:
+        return False
+
+
+def which_all(name: str, path: str | None = None) -> list[str]:
+    """Every executable called ``name`` along PATH, in order (duplicates by real path removed)."""
+    if os.sep in name:
+        return [name] if os.access(name, os.X_OK) and os.path.isfile(name) else []
+    found, seen = [], set()
+    for d in (path if path is not None else os.environ.get("PATH", "")).split(os.pathsep):
+        cand = os.path.join(d or ".", name)
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            real = os.path.realpath(cand)
+            if real not in seen:
+                seen.add(real)
+                found.append(cand)
+    return found
+
+
+def which_real(name: str) -> str | None:
+    """First ``name`` in PATH that is not autopass-cc, or None."""
+    for cand in which_all(name):
+        if not is_autopass(cand):
+            return cand
+    return None
+
+
+def find_real_compiler(cplusplus: bool, *, explicit: str | None = None,
+                       masquerade_name: str | None = None) -> str:
+    """Path of the real compiler to run.
+
+    ``explicit`` is a compiler named by the user (AUTOPASS_CC, the config, or the launcher's first
+    argument).  ``masquerade_name`` is the name we were invoked under through a shim (``cc``,
+    ``clang++`` ...).  Raises CompilerNotFound with a one-line fix when nothing usable exists or
+    when the explicit compiler is autopass-cc itself.
+    """
+    env_name = "AUTOPASS_CXX" if cplusplus else "AUTOPASS_CC"
+    explicit = explicit or os.environ.get(env_name) or None
+    if explicit:
+        cand = which_real(explicit) if os.sep not in explicit else explicit
+        if cand is None or not os.access(cand, os.X_OK):
+            if which_all(explicit):
+                raise CompilerNotFound(
+                    f"the compiler {explicit!r} resolves to autopass-cc itself; set {env_name} to a "
+                    "real clang (e.g. clang-19)")
+            raise CompilerNotFound(f"compiler {explicit!r} not found; set {env_name} to a real clang "
+                                   "(e.g. clang-19) or install it with ./install.sh")
+        if is_autopass(cand):
+            raise CompilerNotFound(f"the compiler {explicit!r} resolves to autopass-cc itself; set "
+                                   f"{env_name} to a real clang (e.g. clang-19)")
+        return cand
+    names = []
+    if masquerade_name in ("clang", "clang++") or (masquerade_name or "").startswith("clang"):
+        names.append(masquerade_name)
+    names += ([f"clang++-{LLVM_MAJOR}", "clang++"] if cplusplus else [f"clang-{LLVM_MAJOR}", "clang"])
+    if masquerade_name and masquerade_name not in names:
+        names.append(masquerade_name)
+    for name in names:
+        cand = which_real(name)
+        if cand:
+            return cand
+    raise CompilerNotFound(f"no real compiler found (looked for {', '.join(names)} in PATH); "
+                           f"install clang-{LLVM_MAJOR} (./install.sh) or set {env_name}")
+
+
+def llvm_tool(name: str) -> str:
+    """Path of an LLVM tool of the supported major version, e.g. ``llvm_tool("opt")`` ->
+    ``/usr/bin/opt-19`` (Debian names them with a ``-19`` suffix; ``/usr/bin/opt`` may be an older
+    LLVM).  Falls back to ``/usr/lib/llvm-19/bin/<name>``.  Raises CompilerNotFound."""
+    for cand in (f"{name}-{LLVM_MAJOR}", f"/usr/lib/llvm-{LLVM_MAJOR}/bin/{name}"):
+        path = which_real(cand) if os.sep not in cand else (cand if os.access(cand, os.X_OK) else None)
+        if path:
+            return path
+    raise CompilerNotFound(f"{name}-{LLVM_MAJOR} not found; install llvm-{LLVM_MAJOR} (./install.sh)")
+
+
+def _file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _identity_cache_dir() -> str:
+    from .config import cache_dir  # local import: config is light, but keep toolchain standalone
+    return os.path.join(cache_dir(), "compilers")
+
+
+def compiler_identity(compiler: str) -> dict:
+    """Identity of a compiler binary: ``{"path", "real", "version", "sha256", "target", "is_clang",
+    "llvm_major"}``.  Cached on disk (see module docstring); computing it runs ``--version`` once and
+    hashes the binary.  Raises OSError if the binary cannot be read."""
+    real = os.path.realpath(compiler)
+    st = os.stat(real)
+    stamp = hashlib.sha1(f"{real}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode()).hexdigest()
+    cache_file = os.path.join(_identity_cache_dir(), stamp + ".json")
+    try:
+        with open(cache_file, encoding="utf-8") as f:
+            ident = json.load(f)
+        if ident.get("real") == real:
+            ident["path"] = compiler
+            return ident
+    except (OSError, ValueError):
+        pass
+    out = subprocess.run([real, "--version"], capture_output=True, text=True, timeout=60)
+    version = out.stdout.splitlines()[0] if out.stdout else ""
+    target = ""
+    for line in out.stdout.splitlines():
+        if line.startswith("Target:"):
+            target = line.split(":", 1)[1].strip()
+    m = re.search(r"clang version (\d+)", version)
+    ident = {"path": compiler, "real": real, "version": version, "sha256": _file_sha256(real),
+             "target": target, "is_clang": "clang" in version,
+             "llvm_major": int(m.group(1)) if m else None}
+    try:
+        os.makedirs(os.path.dirname(cache_file), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(cache_file))
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(ident, f)
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass  # a read-only cache only costs us the re-hash next time
+    return ident
+
+
+def host_cpu(compiler: str) -> str:
+    """What ``-march=native`` means for this compiler on this host: the ``-target-cpu`` and
+    ``-target-feature`` list clang's driver derives (``clang -march=native -### -c``).  ccache
+    hashes the same so that a cache shared between machines never mixes ISAs."""
+    out = subprocess.run([compiler, "-march=native", "-###", "-x", "c", "-c", os.devnull, "-o", os.devnull],
+                         capture_output=True, text=True, timeout=60)
+    cpu = re.search(r'"-target-cpu" "([^"]+)"', out.stderr)
+    feats = re.findall(r'"-target-feature" "([^"]+)"', out.stderr)
+    return (cpu.group(1) if cpu else "unknown") + ":" + ",".join(sorted(feats))
+
+
+def llvm_option_names(compiler: str) -> frozenset[str]:
+    """Names of the ``-mllvm`` options the installed LLVM accepts (from ``-mllvm --help-hidden``),
+    without leading dashes.  Used to check knobs before a trial is spent on them."""
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "t.c")
+        with open(src, "w") as f:
+            f.write("int x;\n")
+        out = subprocess.run([compiler, "-c", src, "-o", os.path.join(d, "t.o"), "-mllvm", "--help-hidden"],
+                             capture_output=True, text=True, timeout=120)
+    return frozenset(re.findall(r"^\s+--?([A-Za-z0-9][A-Za-z0-9_.-]*)", out.stdout, re.M))

@@ -1,0 +1,128 @@
+"""The ask/tell interface every proposer shares (offline search, random search, LLM agents).
+
+The session owns the loop (ARCHITECTURE.md, data flow): it calls ``ask(state)`` for a Proposal,
+validates every Pipeline in it against the allowlist (a refusal is a failed trial with its reason,
+never a command line), builds, verifies and measures it, then calls ``tell(result)``.  Keeping the
+incumbent or rolling back to it is the session's rule, not the proposer's.
+
+A *configuration* is a mapping TU id -> Pipeline for the TUs being tuned; a Proposal changes the
+pipelines of one or more TUs relative to the incumbent configuration.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+from ...pipeline import Pipeline, Policy
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One change to a Pipeline: ``kind`` is ``"knob"``, ``"flag"``, ``"opt_level"`` or
+    ``"passes"``; ``name`` is the knob or flag family (unused for opt_level/passes); ``value`` the
+    new value (None removes it).  ``rationale`` says why, ``source`` where the rule comes from."""
+    kind: str
+    name: str
+    value: object
+    rationale: str = ""
+    source: str = ""
+
+    def apply(self, p: Pipeline) -> Pipeline:
+        """The pipeline with this edit made; raises PipelineError for a bad knob value."""
+        if self.kind == "knob":
+            return p.with_knob(self.name, self.value)
+        if self.kind == "flag":
+            return p.with_flag(self.name, self.value)
+        if self.kind == "opt_level":
+            return p.with_opt_level(self.value)
+        if self.kind == "passes":
+            return p.with_passes(self.value)
+        raise ValueError(f"unknown edit kind {self.kind!r}")
+
+    def __str__(self) -> str:
+        if self.kind in ("opt_level", "passes"):
+            return f"{self.kind}={self.value}"
+        return f"{self.name}={self.value}"
+
+
+@dataclass
+class TUInfo:
+    """What a proposer knows of one TU: ``tu_id``; ``source`` (path relative to the project);
+    ``weight``: share of the run's time in this TU's functions (0..1), None without a profile;
+    ``hot_functions``: ``[(name, share)]`` hottest first; ``evidence``: the TU's evidence summary
+    (tuning/evidence.py: a dict) or None."""
+    tu_id: str
+    source: str
+    weight: float | None = None
+    hot_functions: list = field(default_factory=list)
+    evidence: dict | None = None
+
+
+@dataclass
+class Proposal:
+    """A candidate: ``changes`` maps TU id -> the full new Pipeline for that TU (other TUs keep the
+    incumbent's).  ``edits`` are human-readable, ``agent`` names who proposed it (rule name,
+    "random", "planner" ...)."""
+    changes: dict
+    rationale: str = ""
+    agent: str = ""
+    edits: list = field(default_factory=list)
+
+
+@dataclass
+class TrialResult:
+    """What came of one Proposal.
+
+    ``verdict``: ``"faster"`` (accepted: the CI of incumbent/candidate excludes 1 above),
+    ``"slower"``, ``"inconclusive"``, ``"failed"`` (``reason`` says why: refused, compile error,
+    link error, crash, timeout, wrong output), or ``"same-binary"`` (byte-identical to a binary
+    already measured, so not timed again).  ``ratio``: median time of incumbent / candidate (>1 is
+    faster), with ``ci`` (low, high).  ``diagnosis``: regression diagnosis (tuning/diagnose.py)."""
+    trial: int
+    proposal: Proposal
+    verdict: str
+    reason: str = ""
+    ratio: float | None = None
+    ci: tuple | None = None
+    accepted: bool = False
+    diagnosis: dict | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class SearchState:
+    """Read-only view handed to ``ask``: ``tus`` (hottest first), ``incumbent`` (TU id ->
+    Pipeline), ``history`` (every TrialResult so far), ``policy`` (what may be proposed),
+    ``trials_left`` (int), ``tried`` (set of configuration digests already built)."""
+    tus: list
+    incumbent: dict
+    history: list
+    policy: Policy
+    trials_left: int
+    tried: set = field(default_factory=set)
+
+
+class Proposer(abc.ABC):
+    """A source of candidate configurations.  Subclasses set ``name`` and implement ``ask``."""
+    name = "base"
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    @abc.abstractmethod
+    def ask(self, state: SearchState) -> Proposal | None:
+        """The next candidate, or None when the proposer has nothing more to try."""
+
+    def tell(self, result: TrialResult) -> None:
+        """Learn from a finished trial (default: nothing; the history is in the next state)."""
+
+    def close(self) -> None:
+        """Release resources (e.g. an HTTP client); called once at the end of a session."""
+
+
+def config_digest(config: dict) -> str:
+    """Stable digest of a configuration (TU id -> Pipeline), for de-duplication."""
+    import hashlib
+    text = "|".join(f"{tu}={config[tu].canonical_json()}" for tu in sorted(config) if not config[tu].is_baseline)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Install autopass-cc on Debian: clang-19 / LLVM 19 from Debian's packages when absent, then the
+# package (pip install -e . into the python3 on PATH; its console scripts autopass-cc and
+# autopass-c++ go to that Python's bin directory, linked into /usr/local/bin when that is not on
+# PATH), then the masquerade links in shims/bin.  Idempotent: a second run changes nothing.
+#   ./install.sh            install, then run the main job on the bundled example (autopass-cc demo)
+#   ./install.sh --no-demo  install only
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+run_demo=1
+[ "${1:-}" = "--no-demo" ] && run_demo=0
+
+need_apt=()
+for tool in clang-19 opt-19 llvm-profdata-19 ld.lld-19 make cmake autoreconf valgrind; do
+  command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
+done
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "install.sh: installing Debian packages (missing: ${need_apt[*]})"
+  sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
+  $sudo_ apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq \
+    clang-19 llvm-19 lld-19 make cmake autoconf automake libtool valgrind >/dev/null
+fi
+
+py="${PYTHON:-python3}"
+"$py" -m pip install -q --disable-pip-version-check -e "$here[test]"
+command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+bindir="$("$py" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+if ! command -v autopass-cc >/dev/null 2>&1; then
+  if [ -w /usr/local/bin ]; then
+    ln -sf "$bindir/autopass-cc" /usr/local/bin/autopass-cc
+    ln -sf "$bindir/autopass-c++" /usr/local/bin/autopass-c++
+  else
+    echo "install.sh: add $bindir to your PATH to use autopass-cc" >&2
+  fi
+fi
+# Masquerade links: put shims/bin first in PATH to route cc/clang/c++/clang++ through autopass-cc.
+mkdir -p "$here/shims/bin"
+for name in cc clang; do ln -sf "$bindir/autopass-cc" "$here/shims/bin/$name"; done
+for name in c++ clang++; do ln -sf "$bindir/autopass-c++" "$here/shims/bin/$name"; done
+echo "install.sh: autopass-cc installed ($(command -v autopass-cc || echo "$bindir/autopass-cc"))"
+
+if [ "$run_demo" = 1 ]; then
+  "$bindir/autopass-cc" demo
+fi
