@@ -88,6 +88,30 @@ def backend_args(inv: Invocation) -> list[str]:
     return out
 
 
+def opt_target_args(bitcode: str, codegen_args=()) -> list[str]:
+    """Target-machine options for the ``opt`` step of the split route, which clang gives its own
+    middle end but which bitcode does not carry.
+
+    ``opt`` builds its TargetMachine with the *static* relocation model unless told otherwise,
+    while clang on Debian/Ubuntu defaults to PIE.  TTI.shouldBuildRelLookupTables() (BasicTTIImpl.h)
+    then differs and SimplifyCFG's switch lookup tables come out absolute instead of relative:
+    ``-passes='default<O3>'`` gave a different ``.text`` than ``clang -O3 -c`` for a switch in
+    tests/programs/interp-cmake/src/chunk.c.  The front end records -fpic/-fpie as the "PIC Level"
+    module flag, whose name is stored verbatim in the bitcode's metadata-strings blob; the code
+    model (which also gates relative tables) comes from the user's ``-mcmodel=``."""
+    out = []
+    try:
+        with open(bitcode, "rb") as f:
+            if b"PIC Level" in f.read():
+                out.append("-relocation-model=pic")
+    except OSError:
+        pass
+    for a in codegen_args:
+        if a.startswith("-mcmodel=") and a[9:] in ("small", "kernel", "medium", "large"):
+            out = [o for o in out if not o.startswith("-code-model=")] + [f"-code-model={a[9:]}"]
+    return out
+
+
 def _run(cmd: list[str], cwd: str, capture: bool) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE if capture else None,
@@ -120,6 +144,8 @@ def compile_tu(compiler: str, inv: Invocation, args: list[str], pipeline: Pipeli
     stdout, stderr, cmds = b"", b"", []
     try:
         for cmd in (step1, step2, step3):
+            if cmd is step2:
+                cmd[1:1] = opt_target_args(out_abs, inv.codegen_args)
             cmds.append(cmd)
             r = _run(cmd, cwd, True)
             stdout += r.stdout or b""

@@ -18,7 +18,9 @@ import shlex
 from dataclasses import dataclass, field
 
 C_EXTS = {".c": "c"}
-CXX_EXTS = {".cc": "c++", ".cpp": "c++", ".cxx": "c++", ".c++": "c++", ".C": "c++", ".cp": "c++", ".CPP": "c++"}
+#: clang's own list (clang/lib/Driver/Types.cpp, ``lookupTypeForExtension``); matched case-sensitively.
+CXX_EXTS = {".cc": "c++", ".cpp": "c++", ".cxx": "c++", ".c++": "c++", ".C": "c++", ".cp": "c++", ".CPP": "c++",
+            ".CC": "c++", ".CXX": "c++", ".C++": "c++"}
 SOURCE_LANGS = {**C_EXTS, **CXX_EXTS}
 #: -x values we intercept.
 X_LANGS = {"c": "c", "c++": "c++"}
@@ -35,10 +37,10 @@ SEPARATE_ARG = {
     "-include-pch", "-F", "-u", "-z", "-T", "-ivfsoverlay", "-serialize-diagnostics",
     "-dependency-file", "-e", "--param", "-resource-dir", "-imultilib", "-cxx-isystem",
     "-working-directory", "--target", "-Xclang", "-Xarch_host", "-Xarch_device", "-aux-triple",
-    "-fmodule-file", "-fprebuilt-module-path", "-l", "-G", "-b", "-V",
+    "-fmodule-file", "-fprebuilt-module-path", "-l", "-G", "-b", "-V", "-B", "--output",
 }
-JOINED_OR_SEPARATE = {"-o", "-MF", "-MT", "-MQ", "-I", "-D", "-U", "-x", "-L", "-F", "-u", "-T", "-l",
-                      "-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-e", "-z", "-G"}
+JOINED_OR_SEPARATE = {"-o", "-MF", "-MT", "-MQ", "-MJ", "-I", "-D", "-U", "-x", "-L", "-F", "-u", "-T", "-l",
+                      "-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-e", "-z", "-G", "-B"}
 
 #: Options that make the call something other than "compile one TU to an object".
 MODE_SKIPS = {
@@ -50,6 +52,10 @@ MODE_SKIPS = {
     "-Xclang": "unsupported option -Xclang", "-Xpreprocessor": "unsupported option -Xpreprocessor",
     "-arch": "multiple architectures", "--precompile": "module precompile", "-fmodules": "modules",
     "-ftime-trace": "time trace", "-cc1": "internal cc1 call", "-cc1as": "internal cc1 call",
+    # clang's long spellings of the same modes (Options.td aliases)
+    "--preprocess": "preprocessing", "--dependencies": "preprocessing", "--user-dependencies": "preprocessing",
+    "--assemble": "assembly output", "--save-temps": "save-temps", "--verbose": "verbose driver",
+    "--": "unsupported option --",
 }
 MODE_SKIP_PREFIXES = (
     ("-print-", "probe"), ("--print-", "probe"), ("-flto=", "LTO bitcode output"),
@@ -57,9 +63,13 @@ MODE_SKIP_PREFIXES = (
     ("-save-temps=", "save-temps"), ("-fmodules-", "modules"), ("--analyze", "static analysis"),
     ("-fdump-", "dump"), ("-emit-", "non-object output"), ("-fsave-optimization-record", "remarks output"),
     ("-foptimization-record-file", "remarks output"), ("-specs", "unsupported option -specs"),
+    ("--specs", "unsupported option -specs"), ("-fembed-bitcode=", "embedded bitcode"),
+    ("-Wp,-M", "unsupported option -Wp,-M"), ("--driver-mode=cpp", "preprocessing"),
+    ("--driver-mode=cl", "unsupported option --driver-mode=cl"),
+    ("--driver-mode=flang", "unsupported option --driver-mode=flang"),
 )
 #: Dependency-file options: they never change the object, so they are out of the cache key.
-DEP_FLAGS = {"-MD", "-MMD", "-MP", "-MG"}
+DEP_FLAGS = {"-MD", "-MMD", "-MP", "-MG", "-MV", "--write-dependencies", "--write-user-dependencies"}
 DEP_ARG_FLAGS = {"-MF", "-MT", "-MQ", "-MJ"}
 #: Preprocessor-only options: their effect is in the preprocessed text, so out of the cache key
 #: (ccache's "preprocessor mode" rule).
@@ -116,29 +126,47 @@ def expand_response_files(args: list[str], cwd: str = ".", depth: int = 0) -> li
     return out
 
 
-def _lang_of(path: str, forced: str | None) -> str | None:
+def _lang_of(path: str, forced: str | None, cplusplus: bool = False) -> str | None:
     if forced is not None:
         return X_LANGS.get(forced)
-    return SOURCE_LANGS.get(os.path.splitext(path)[1])
+    lang = SOURCE_LANGS.get(os.path.splitext(path)[1])
+    if lang == "c" and cplusplus:
+        return "c++"  # clang++ compiles a .c file as C++ (with a deprecation warning)
+    return lang
 
 
-def classify(args: list[str], cwd: str = ".") -> Invocation | Skip:
+#: Extensions clang takes as sources of a language we do not intercept (everything else unknown is
+#: a linker input for the driver).
+_OTHER_SOURCE_EXTS = (".i", ".ii", ".m", ".mm", ".M", ".mi", ".mii", ".s", ".S", ".sx", ".cu", ".cl",
+                      ".asm", ".h", ".hh", ".hpp", ".hxx", ".H", ".cppm", ".ixx", ".pcm", ".bc", ".ll",
+                      ".hip", ".f", ".f90", ".F", ".F90")
+
+
+def classify(args: list[str], cwd: str = ".", cplusplus: bool = False) -> Invocation | Skip:
     """Classify the arguments that follow the compiler name.
+
+    ``cplusplus``: the driver runs in C++ mode (``clang++``, ``autopass-c++``, a ``c++`` shim), where
+    a ``.c`` file is compiled as C++; ``--driver-mode=g++``/``gcc`` in ``args`` overrides it.
 
     Returns an Invocation only for ``-c`` of exactly one C/C++ source to one object file; else a
     Skip whose reason is one of: "no input", "probe", "preprocessing", "link", "multiple source
-    files", "output to stdout", "input from stdin", "unsupported source language", "unsupported
-    option ...", "response file unreadable", "non-source input", and the MODE_SKIPS labels."""
+    files", "output to stdout", "output to /dev/null", "input from stdin", "unsupported source
+    language", "unsupported option ...", "missing option argument", "response file",
+    "response file unreadable", "non-source input", and the MODE_SKIPS labels."""
     if not args:
         return Skip("no input")
     expanded = expand_response_files(args, cwd)
     if expanded is None:
         return Skip("response file unreadable")
+    for a in expanded:
+        if a.startswith("--driver-mode="):
+            cplusplus = a == "--driver-mode=g++"
     compile_only = False
     output = None
     forced_lang = None
     sources: list[tuple[int, str, str]] = []   # (index in expanded, path, lang)
     other_inputs = 0
+    unsupported = False     # an input of a language we do not intercept (assembler, Objective-C ...)
     codegen: list[str] = []
     deps: list[str] = []
     debug = native = False
@@ -153,7 +181,7 @@ def classify(args: list[str], cwd: str = ".") -> Invocation | Skip:
                 return Skip(reason)
         if a == "-":
             return Skip("input from stdin")
-        if a == "-c":
+        if a in ("-c", "--compile"):
             compile_only = True
             i += 1
             continue
@@ -161,12 +189,10 @@ def classify(args: list[str], cwd: str = ".") -> Invocation | Skip:
             if i + 1 >= n:
                 return Skip("missing option argument")
             val = expanded[i + 1]
-            if a == "-o":
+            if a in ("-o", "--output"):
                 output = val
             elif a == "-x":
                 forced_lang = None if val == "none" else val
-                if val != "none" and val not in X_LANGS:
-                    return Skip("unsupported source language")
                 codegen += [a, val]
             elif a in DEP_ARG_FLAGS:
                 deps += [a, val]
@@ -177,25 +203,24 @@ def classify(args: list[str], cwd: str = ".") -> Invocation | Skip:
             i += 2
             continue
         if a.startswith("-"):
+            # Joined value (``-Iinc``, ``-ofoo.o``, ``-MFx.d``); no two JOINED_OR_SEPARATE names
+            # are prefixes of one another, so at most one matches.
             joined = next((p for p in JOINED_OR_SEPARATE if a.startswith(p) and len(a) > len(p)), None)
-            # -MF/-MT... must win over -M; "-o" joined must not eat e.g. "-openmp"-like options.
-            if joined == "-o" and not a.startswith("-o"):
-                joined = None
-            if joined in ("-MF", "-MT", "-MQ"):
+            if a.startswith("--output="):
+                output = a[len("--output="):]
+            elif joined in DEP_ARG_FLAGS:
                 deps.append(a)
-            elif joined == "-o" and a not in ("-objcmt-migrate-all",):
+            elif joined == "-o":
                 output = a[2:]
             elif joined == "-x":
-                forced_lang = a[2:]
-                if forced_lang not in X_LANGS and forced_lang != "none":
-                    return Skip("unsupported source language")
+                forced_lang = None if a == "-xnone" else a[2:]
                 codegen.append(a)
             elif joined in PREPROC_ARG_FLAGS:
                 pass
             elif a in DEP_FLAGS:
                 deps.append(a)
-            elif a.startswith("-Wp,") and any(t in a for t in ("-MD", "-MMD")):
-                return Skip("unsupported option -Wp,-MD")
+            elif a.startswith("--driver-mode="):
+                pass  # folded into ``cplusplus`` above
             else:
                 if a.startswith("-g") and a not in ("-g0", "-gno-column-info"):
                     debug = True
@@ -207,20 +232,20 @@ def classify(args: list[str], cwd: str = ".") -> Invocation | Skip:
             i += 1
             continue
         # A positional argument: an input file.
-        lang = _lang_of(a, forced_lang)
+        lang = _lang_of(a, forced_lang, cplusplus)
         if lang is not None:
             sources.append((i, a, lang))
-        elif forced_lang is None and os.path.splitext(a)[1] in (".i", ".ii", ".m", ".mm", ".s", ".S", ".cu", ".cl", ".asm"):
-            return Skip("unsupported source language")
-        elif forced_lang is not None:
-            return Skip("unsupported source language")
+        elif forced_lang is not None or os.path.splitext(a)[1] in _OTHER_SOURCE_EXTS:
+            unsupported = True
         else:
             other_inputs += 1
         i += 1
     if not compile_only:
-        if not sources and not other_inputs:
+        if not sources and not other_inputs and not unsupported:
             return Skip("no input")
         return Skip("link", is_link=True)
+    if unsupported:
+        return Skip("unsupported source language")
     if not sources:
         return Skip("no input" if not other_inputs else "non-source input")
     if len(sources) > 1:
@@ -229,10 +254,10 @@ def classify(args: list[str], cwd: str = ".") -> Invocation | Skip:
         return Skip("non-source input")
     if output == "-":
         return Skip("output to stdout")
-    if output is not None and output in (os.devnull,):
+    if output is not None and output == os.devnull:
         return Skip("output to /dev/null")
-    if len(args) != len(expanded):
-        return Skip("response file")  # run as given; expanded form only used for classification
+    if expanded != list(args):
+        return Skip("response file")  # run as given; the expanded form is only read to classify
     idx, src, lang = sources[0]
     if output is None:
         output = os.path.splitext(os.path.basename(src))[0] + ".o"
@@ -257,13 +282,15 @@ def classify_link(args: list[str], cwd: str = ".") -> Link | None:
     while i < len(expanded):
         a = expanded[i]
         if a in SEPARATE_ARG and i + 1 < len(expanded):
-            if a == "-o":
+            if a in ("-o", "--output"):
                 output = expanded[i + 1]
             i += 2
             continue
-        if a.startswith("-o") and len(a) > 2:
+        if a.startswith("--output="):
+            output = a[len("--output="):]
+        elif a.startswith("-o") and len(a) > 2:
             output = a[2:]
-        elif not a.startswith("-") and a.endswith(LINK_INPUT_EXTS):
+        elif not a.startswith("-") and (a.endswith(LINK_INPUT_EXTS) or ".so." in os.path.basename(a)):
             inputs.append(a)
         i += 1
     if not any(x.endswith((".o", ".obj", ".lo", ".a")) for x in inputs):

@@ -1,9 +1,11 @@
 """Find the real compiler (never autopass-cc itself), its identity, and the LLVM 19 tools.
 
-Lookup order for the real compiler (ARCHITECTURE.md decision 8 and issue "end to end"):
-``AUTOPASS_CC`` / ``AUTOPASS_CXX`` (or the config's ``compiler``) > the compiler named after the
-launcher (``autopass-cc clang-19 ...``) > for a masquerade link named ``clang``/``clang++`` the
-next one of that name in PATH > ``clang-19`` / ``clang++-19`` > ``clang`` / ``clang++`` in PATH.
+Lookup order for the real compiler (ARCHITECTURE.md decision 8 and issue "end to end"): the
+compiler named after the launcher (``autopass-cc clang-19 ...``: the build system chose it) > the
+config's ``compiler``/``cxx_compiler`` > ``AUTOPASS_CC`` / ``AUTOPASS_CXX`` > for a masquerade link
+named ``clang``/``clang++`` the next one of that name in PATH > ``clang-19`` / ``clang++-19`` >
+``clang`` / ``clang++`` in PATH.  A launched compiler that is not clang (``/usr/bin/cc`` = gcc) is
+run, and every call passes through unchanged (wrapper.py checks the identity).
 Any PATH entry that resolves to autopass-cc (our console scripts, the shims) is skipped, so a
 misconfiguration is an error message, not a fork bomb.
 

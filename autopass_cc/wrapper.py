@@ -28,6 +28,10 @@ import sys
 
 SUBCOMMANDS = {"init", "tune", "stats", "explain", "cache", "demo", "doctor", "help"}
 _COMPILER_HINTS = ("clang", "gcc", "cc", "c++", "g++")
+#: Environment variable counting nested autopass-cc calls: a "real compiler" that is a script
+#: calling autopass-cc again (which is_autopass cannot see) ends with a message, not a loop.
+DEPTH_VAR = "AUTOPASS_CC_DEPTH"
+MAX_DEPTH = 8
 
 
 def warn(message: str) -> None:
@@ -39,15 +43,22 @@ def warn(message: str) -> None:
         pass
 
 
+def _depth() -> int:
+    """How many autopass-cc processes exec-ed their way to this one (``AUTOPASS_CC_DEPTH``)."""
+    value = os.environ.get(DEPTH_VAR, "")
+    return int(value) if value.isdigit() else 0
+
+
 def _exec_real(compiler: str, args: list[str]) -> int:
-    """Replace this process with the real compiler (exact exit code, output and files)."""
+    """Replace this process with the real compiler (exact exit code, output and files).  The
+    compiler's environment is ours plus the nesting counter (os.environ itself is left alone)."""
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except OSError:
         pass
     try:
-        os.execv(compiler, [compiler] + list(args))
+        os.execve(compiler, [compiler] + list(args), {**os.environ, DEPTH_VAR: str(_depth() + 1)})
     except OSError as e:
         warn(f"cannot run {compiler}: {e}")
         return 127
@@ -101,7 +112,7 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
     prog = os.path.basename(argv[0]) if argv else "autopass-cc"
     args = argv[1:]
     masquerade = None
-    if not prog.startswith("autopass-c") and prog not in ("__main__.py", "python", "python3"):
+    if not prog.startswith("autopass-c") and not prog.endswith(".py") and not prog.startswith("python"):
         masquerade = prog
         cplusplus = "++" in prog
     elif prog.startswith("autopass-c++"):
@@ -114,14 +125,20 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
     from .errors import AutopassError, CompilerNotFound
     from .toolchain import find_real_compiler, is_autopass
 
+    depth = _depth()
+    if depth >= MAX_DEPTH:
+        warn(f"autopass-cc called itself {depth} times (the real compiler it runs leads back to "
+             "autopass-cc); set AUTOPASS_CC to a real clang (e.g. clang-19)")
+        return 127
+
     explicit = None
     if masquerade is None and args:
         launched = _looks_like_compiler(args[0])
         if launched:
             args = args[1:]
+            cplusplus = "++" in os.path.basename(launched)
             if not is_autopass(launched):
                 explicit = launched
-                cplusplus = "++" in os.path.basename(launched)
     cwd = os.getcwd()
     settings = None
     project = None
@@ -146,7 +163,7 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
     counters = _Counters(settings)
     from .invocation import Skip, classify
     try:
-        inv = classify(args, cwd)
+        inv = classify(args, cwd, cplusplus=cplusplus)
     except Exception as e:  # a classifier bug must not break a build
         warn(f"internal error classifying the call ({type(e).__name__}: {e}); running the compiler as given")
         counters.incr("error:internal")

@@ -78,7 +78,9 @@ class TrialResult:
     ``"slower"``, ``"inconclusive"``, ``"failed"`` (``reason`` says why: refused, compile error,
     link error, crash, timeout, wrong output), or ``"same-binary"`` (byte-identical to a binary
     already measured, so not timed again).  ``ratio``: median time of incumbent / candidate (>1 is
-    faster), with ``ci`` (low, high).  ``diagnosis``: regression diagnosis (tuning/diagnose.py)."""
+    faster), with ``ci`` (low, high), measured over ``rounds`` interleaved rounds with relative
+    ``noise`` (median absolute deviation / median).  ``diagnosis``: regression diagnosis
+    (tuning/diagnose.py); ``seconds``: wall time the trial took."""
     trial: int
     proposal: Proposal
     verdict: str
@@ -88,6 +90,8 @@ class TrialResult:
     accepted: bool = False
     diagnosis: dict | None = None
     seconds: float = 0.0
+    noise: float | None = None
+    rounds: int | None = None
 
 
 @dataclass

@@ -1,0 +1,354 @@
+"""Management subcommands: ``autopass-cc init | tune | stats | explain | cache | demo | doctor | help``.
+
+Reached through wrapper.main when the first argument is one of those words.  Every error a user
+can cause is one ``autopass-cc: ...`` line and exit status 1 (2 for usage errors, as click does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+import click
+
+from . import config as cfg
+from .errors import AutopassError
+
+
+def _project_or_fail() -> str:
+    project = cfg.find_project()
+    if project is None:
+        raise AutopassError("no autopass.toml here or above; create one with: autopass-cc init --run 'CMD'")
+    return project
+
+
+def _toml_str(s: str) -> str:
+    return json.dumps(s)  # a JSON string is a valid TOML basic string
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli():
+    """autopass-cc: a drop-in clang wrapper that compiles each translation unit with a tuned pipeline.
+
+    Use it as the compiler (CC=autopass-cc make); manage it with the commands below."""
+
+
+@cli.command()
+@click.option("--run", "run_cmd", required=True, help="Command that runs the program (timed; its output must not change).")
+@click.option("--target", help="Path of the linked program, relative to this directory (default: guessed from --run).")
+@click.option("--budget", type=int, default=24, show_default=True, help="Trials per tuning session.")
+@click.option("--on-miss", type=click.Choice(["link", "off"]), default="link", show_default=True,
+              help="Tune inside the build when the target is linked and has untuned TUs.")
+@click.option("--check", "check_cmd", help="Optional extra check command whose output must also stay the same.")
+@click.option("--force", is_flag=True, help="Overwrite an existing autopass.toml.")
+def init(run_cmd, target, budget, on_miss, check_cmd, force):
+    """Write autopass.toml in the current directory."""
+    path = os.path.join(os.getcwd(), cfg.PROJECT_FILE)
+    if os.path.exists(path) and not force:
+        raise AutopassError(f"{path} exists; use --force to overwrite it")
+    if not target:
+        words = shlex.split(run_cmd)
+        first = next((w for w in words if "/" in w and not w.startswith("-")), words[0] if words else "")
+        target = os.path.normpath(first) if first else None
+        if not target:
+            raise AutopassError("cannot guess the target from --run; pass --target PATH")
+    lines = ["# autopass-cc project settings (autopass-cc init)",
+             f"run = {_toml_str(run_cmd)}", f"target = {_toml_str(target)}", f"budget = {budget}",
+             f"on_miss = {_toml_str(on_miss)}"]
+    if check_cmd:
+        lines.append(f"check = {_toml_str(check_cmd)}")
+    lines += ["# proposer = \"offline\"   # offline | random | llm (auto: llm when [llm] base_url is set)",
+              "# allow_native = false     # let sessions try -march=native", ""]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    os.makedirs(cfg.state_dir(os.getcwd()), exist_ok=True)
+    click.echo(f"wrote {path}: run = {run_cmd!r}, target = {target!r}, on_miss = {on_miss!r}")
+    click.echo("next: build with CC=autopass-cc (e.g. make clean && CC=autopass-cc make), then autopass-cc tune")
+
+
+@cli.command()
+@click.option("--budget", type=int, help="Trials to spend (default: the config's budget).")
+@click.option("--seed", type=int, help="Random seed of the search.")
+@click.option("--proposer", type=click.Choice(["offline", "random", "llm", "auto"]), help="Who proposes pipelines.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the session report as JSON.")
+def tune(budget, seed, proposer, quiet, as_json):
+    """Run a tuning session on the configured target."""
+    from .tuning.session import Session
+    project = _project_or_fail()
+    settings = cfg.load(project, {"budget": budget, "seed": seed, "proposer": proposer})
+    try:
+        report = Session(project, settings, progress=not quiet).run()
+    except KeyboardInterrupt:
+        raise AutopassError("session interrupted; your binary and objects are as they were") from None
+    if as_json:
+        click.echo(json.dumps(report, indent=1, default=str))
+        return
+    with open(report["files"]["summary"], encoding="utf-8") as f:
+        click.echo(f.read(), nl=False)
+    click.echo(f"report: {report['files']['json']}")
+    if report.get("winner"):
+        click.echo("rebuild to use the tuned pipelines: e.g. make clean && CC=autopass-cc make")
+
+
+def _group_counters(counters: dict) -> dict:
+    hits = counters.get("hit", 0)
+    stale = counters.get("hit:stale", 0)
+    passthrough = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("passthrough:")}
+    errors = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("error:")}
+    return {"hits": hits + stale, "stale_hits": stale, "misses": counters.get("miss", 0),
+            "passthrough": sum(passthrough.values()), "passthrough_by_reason": passthrough,
+            "internal_errors": sum(errors.values()), "errors_by_kind": errors, "links": counters.get("links", 0)}
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--zero", is_flag=True, help="Reset the counters (tuned pipelines are kept).")
+def stats(as_json, zero):
+    """Cache statistics: hits, misses, pass-throughs by reason, errors, tuned TUs (like ccache -s)."""
+    from .store import open_store
+    store = open_store()
+    try:
+        if zero:
+            for k in list(store._cache.iterkeys()):
+                if isinstance(k, str) and k.startswith("stat/"):
+                    store._cache.delete(k)
+        data = _group_counters(store.counters())
+        entries = list(store.entries())
+        won = [e for e in entries if not _is_baseline(e)]
+        speedups = [e["provenance"]["speedup"] for e in won if e.get("provenance", {}).get("speedup")]
+        data.update({"cache_dir": store.directory, "cache_bytes": store.volume(), "tuned_tus": len(entries),
+                     "tuned_tus_faster": len(won),
+                     "speedups": sorted(set(round(s, 4) for s in speedups))})
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(data, indent=1, sort_keys=True))
+        return
+    rows = [("cache directory", data["cache_dir"]),
+            ("cache hits", f"{data['hits']}" + (f" ({data['stale_hits']} stale)" if data["stale_hits"] else "")),
+            ("cache misses", data["misses"]), ("pass-throughs", data["passthrough"])]
+    rows += [(f"  {k}", v) for k, v in sorted(data["passthrough_by_reason"].items(), key=lambda kv: -kv[1])]
+    rows += [("links recorded", data["links"]), ("internal errors", data["internal_errors"])]
+    rows += [(f"  {k}", v) for k, v in sorted(data["errors_by_kind"].items())]
+    rows += [("tuned TUs", f"{data['tuned_tus']} ({data['tuned_tus_faster']} with a faster pipeline)"),
+             ("session speedups", ", ".join(f"{s:.3f}x" for s in data["speedups"]) or "-"),
+             ("cache size", f"{data['cache_bytes'] / 1024:.1f} KiB")]
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        click.echo(f"{name:<{width}}  {value}")
+
+
+def _is_baseline(entry: dict) -> bool:
+    from .pipeline import Pipeline
+    try:
+        return Pipeline.from_dict(entry["pipeline"]).is_baseline
+    except Exception:
+        return True
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--evidence/--no-evidence", default=True, help="Show the TU's optimization evidence summary.")
+def explain(source, as_json, evidence):
+    """Which pipeline SOURCE gets, why, and with what evidence."""
+    from . import buildlog, cachekey
+    from .invocation import Invocation, classify
+    from .pipeline import Pipeline
+    from .store import open_store
+    from .toolchain import compiler_identity, host_cpu
+    from .wrapper import lookup
+    project = _project_or_fail()
+    settings = cfg.load(project)
+    path = os.path.abspath(source)
+    compiles, _ = buildlog.latest(buildlog.read(project))
+    recs = sorted((r for r in compiles.values() if r["source"] == path), key=lambda r: r.get("time", 0))
+    if not recs:
+        raise AutopassError(f"{source} was not compiled through autopass-cc in this project; build it with "
+                            "CC=autopass-cc first")
+    rec = recs[-1]
+    inv = classify(rec["args"], rec["cwd"])
+    if not isinstance(inv, Invocation):
+        raise AutopassError(f"the recorded compile of {source} is not interceptable ({inv.reason})")
+    ident = compiler_identity(rec["compiler"])
+    pre = subprocess.run([rec["compiler"]] + cachekey.preprocess_args(inv), cwd=rec["cwd"], capture_output=True)
+    if pre.returncode != 0:
+        raise AutopassError(f"{source} does not preprocess now: {pre.stderr.decode(errors='replace').strip()[:200]}")
+    key = cachekey.compute(inv, ident, rec["cwd"], pre.stdout,
+                           native_cpu=host_cpu(rec["compiler"]) if inv.uses_native else None, project=project)
+    store = open_store()
+    try:
+        pipeline, status, entry = lookup(store, key, settings)
+        stale_entry = store.get_by_tu(key.tu_id)
+    finally:
+        store.close()
+    out = {"source": os.path.relpath(path, project), "compile": {"cwd": rec["cwd"], "compiler": rec["compiler"],
+                                                                   "args": rec["args"]},
+           "key": key.digest, "tu_id": key.tu_id, "material": key.material, "lookup": status,
+           "pipeline": (pipeline or Pipeline()).describe(), "provenance": (entry or {}).get("provenance")}
+    if status in ("miss", "stale") and stale_entry:
+        old = stale_entry.get("material", {})
+        out["differs_from_tuned"] = sorted(k for k in set(old) | set(key.material) if old.get(k) != key.material.get(k))
+    if evidence:
+        try:
+            from .tuning.evidence import collect, summarize_for_prompt
+            with tempfile.TemporaryDirectory() as d:
+                ev = collect(rec["compiler"], rec["args"], rec["cwd"], pipeline or Pipeline(), d)
+            out["evidence"] = summarize_for_prompt(ev, [], 2500)
+        except Exception as e:
+            out["evidence"] = f"(no evidence: {type(e).__name__}: {e})"
+    if as_json:
+        click.echo(json.dumps(out, indent=1, default=str))
+        return
+    click.echo(f"TU            {out['source']}")
+    click.echo(f"cache key     {key.digest}  (TU id {key.tu_id})")
+    m = key.material
+    click.echo(f"  compiler    {m['compiler']['version']} sha256 {m['compiler']['sha256'][:16]}… target {m['compiler']['target']}")
+    click.echo(f"  language    {m['lang']}; codegen args: {' '.join(m['codegen_args']) or '(none)'}")
+    click.echo(f"  preprocessed sha256 {m['preprocessed_sha256'][:16]}…; cwd {m['cwd'] or '(not in key: no -g)'}; schema {m['schema']}")
+    verdict = {"hit": "HIT: a tuned entry matches exactly", "stale": "STALE HIT: tuned for an earlier version of this TU",
+               "miss": "MISS: no tuned entry (the user's flags are used)",
+               "refused": "REFUSED: the stored pipeline is not allowed by the current settings"}[status]
+    click.echo(f"lookup        {verdict}")
+    if out.get("differs_from_tuned"):
+        click.echo(f"  differs from the tuned entry in: {', '.join(out['differs_from_tuned'])}")
+    click.echo(f"pipeline      {' '.join(out['pipeline'])}")
+    prov = out["provenance"]
+    if prov:
+        sp = f"{prov['speedup']:.3f}x (CI {prov['speedup_ci'][0]:.3f}-{prov['speedup_ci'][1]:.3f})" if prov.get("speedup") else "-"
+        click.echo(f"provenance    session {prov.get('session')} on {prov.get('date')}: {prov.get('status')}; "
+                   f"program speedup {sp}; proposer {prov.get('proposer')}, budget {prov.get('budget')}")
+    if evidence:
+        click.echo("evidence:")
+        for line in str(out["evidence"]).splitlines():
+            click.echo("  " + line)
+
+
+@cli.group()
+def cache():
+    """Manage the cache of tuned pipelines."""
+
+
+@cache.command("clear")
+@click.option("--keep-stats", is_flag=True, help="Keep the statistics counters.")
+def cache_clear(keep_stats):
+    """Remove every tuned pipeline (and the counters)."""
+    from .store import open_store
+    store = open_store()
+    try:
+        n = store.clear(stats_too=not keep_stats)
+    finally:
+        store.close()
+    click.echo(f"removed {n} entries from {cfg.cache_dir()}")
+
+
+@cache.command("dir")
+def cache_dir_cmd():
+    """Print the cache directory."""
+    click.echo(cfg.cache_dir())
+
+
+def _scripts_dir() -> str:
+    own = shutil.which("autopass-cc")
+    cand = os.path.join(sysconfig.get_path("scripts"), "autopass-cc")
+    return cand if os.path.exists(cand) else (own or "autopass-cc")
+
+
+@cli.command()
+@click.option("--dir", "workdir", type=click.Path(), help="Where to build the example (default: a new temp dir).")
+@click.option("--budget", type=int, default=12, show_default=True, help="Trials of the tuning session.")
+@click.option("--proposer", type=click.Choice(["offline", "random", "llm", "auto"]), default="auto", show_default=True)
+@click.option("--example", default="demo", show_default=True, help="Which example under examples/.")
+@click.option("--local-llm", is_flag=True, help="Start the bundled local model server and use the LLM proposer.")
+def demo(workdir, budget, proposer, example, local_llm):
+    """The main job on a bundled example: build, tune, rebuild from the cache, measure the speedup."""
+    from .tuning.demo import run_demo
+    run_demo(workdir=workdir, budget=budget, proposer=proposer, example=example, wrapper=_scripts_dir(),
+             local_llm=local_llm, echo=click.echo)
+
+
+@cli.command()
+def doctor():
+    """Check the compiler, LLVM tools, cache, project settings and the LLM endpoint."""
+    from .toolchain import compiler_identity, find_real_compiler, llvm_tool
+    ok = True
+
+    def row(name, good, detail):
+        nonlocal ok
+        ok &= bool(good)
+        click.echo(f"[{'ok' if good else 'FAIL'}] {name}: {detail}")
+    try:
+        cc = find_real_compiler(False)
+        ident = compiler_identity(cc)
+        row("compiler", ident.get("is_clang"), f"{cc} ({ident.get('version')})")
+    except Exception as e:
+        row("compiler", False, str(e))
+    for tool in ("opt", "llvm-profdata", "llvm-ar", "llvm-nm"):
+        try:
+            row(tool, True, llvm_tool(tool))
+        except Exception as e:
+            row(tool, False, str(e))
+    row("valgrind (profiling)", shutil.which("valgrind") is not None, shutil.which("valgrind") or "not found; hot spots fall back to all TUs")
+    d = cfg.cache_dir()
+    try:
+        from .store import open_store
+        s = open_store()
+        s.incr("doctor", 0)
+        s.close()
+        row("cache", True, d)
+    except Exception as e:
+        row("cache", False, str(e))
+    project = cfg.find_project()
+    settings = None
+    try:
+        settings = cfg.load(project)
+        row("settings", True, cfg.project_config_path(project) if project else "no project here (defaults)")
+    except AutopassError as e:
+        row("settings", False, str(e))
+    llm = (settings or {}).get("llm") or {}
+    if llm.get("base_url") or os.environ.get("OPENAI_BASE_URL"):
+        try:
+            from .tuning.proposers.llm import check_endpoint
+            for name, good, detail in check_endpoint(settings):
+                row(f"llm {name}", good, detail)
+        except ImportError as e:
+            row("llm", False, f"LLM proposer unavailable: {e}")
+    else:
+        click.echo("[--] llm: no endpoint configured ([llm] base_url or OPENAI_BASE_URL); the offline proposer is used")
+    if not ok:
+        raise SystemExit(1)
+
+
+@cli.command("help")
+@click.pass_context
+def help_cmd(ctx):
+    """Show this help."""
+    click.echo(cli.get_help(ctx.parent))
+
+
+def main(args: list[str]) -> int:
+    """Run a subcommand; returns the exit status."""
+    try:
+        cli.main(args=args, prog_name="autopass-cc", standalone_mode=False)
+        return 0
+    except click.exceptions.Abort:
+        click.echo("autopass-cc: aborted", err=True)
+        return 130
+    except click.exceptions.ClickException as e:
+        e.show()
+        return e.exit_code
+    except AutopassError as e:
+        click.echo(f"autopass-cc: {e}", err=True)
+        return 1
+    except SystemExit as e:
+        return int(e.code or 0)
+    except KeyboardInterrupt:
+        click.echo("autopass-cc: interrupted", err=True)
+        return 130

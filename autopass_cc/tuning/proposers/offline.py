@@ -1,0 +1,195 @@
+"""The offline, evidence-guided proposer: no model needed.
+
+Three phases, each over the TUs hottest first (``state.tus`` is ordered by profile share):
+
+1. **Evidence rules** (tuning/rules.py): edits derived from the TU's optimization remarks and IR
+   statistics (a hot loop not vectorized by the cost model -> vectorizer knobs, a hot call site
+   not inlined as too costly -> inline threshold, ...), strongest first.
+2. **Program-wide moves**: a short list of edits that often pay off at -O3 (ordered by how often
+   they won in the AutoPass paper's ablation and in our own runs), tried on all hot TUs at once so
+   one trial covers the program.
+3. **Local search**: hill climbing around the incumbent -- change one knob to a neighbouring value
+   (halve, double, default) or toggle one flag, in one TU picked with probability proportional to
+   its weight -- with a random multi-edit restart after ``patience`` trials without a gain.
+
+Edits a regression diagnosis blamed (``TrialResult.diagnosis["blamed"]``) and edits that failed
+(wrong output, compile error) are not proposed again for that TU.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ...errors import PipelineError
+from ...pipeline import FLAG_FAMILIES, KNOBS, Pipeline, validate
+from .base import Edit, Proposal, Proposer, SearchState, config_digest
+
+#: Program-wide moves, most promising first.  Each is a list of edits applied together.
+GENERIC_MOVES: list[tuple[str, list[Edit]]] = [
+    ("O2 instead of O3 (less code growth)", [Edit("opt_level", "", "O2")]),
+    ("more unrolling", [Edit("knob", "unroll-threshold", 1000), Edit("knob", "unroll-allow-partial", True)]),
+    ("runtime unrolling", [Edit("knob", "unroll-runtime", True), Edit("knob", "unroll-max-count", 4)]),
+    ("more inlining", [Edit("knob", "inline-threshold", 800)]),
+    ("no vector interleaving", [Edit("knob", "force-vector-interleave", 1)]),
+    ("DFA jump threading (state machines, interpreters)", [Edit("knob", "enable-dfa-jump-thread", True)]),
+    ("loop interchange + unroll-and-jam", [Edit("knob", "enable-loopinterchange", True),
+                                           Edit("knob", "enable-unroll-and-jam", True)]),
+    ("less inlining", [Edit("knob", "inline-threshold", 100)]),
+    ("no SLP vectorization", [Edit("flag", "slp-vectorize", "off")]),
+    ("no cmov conversion", [Edit("knob", "x86-cmov-converter", False)]),
+    ("interleaved memory accesses", [Edit("knob", "enable-interleaved-mem-accesses", True)]),
+    ("wider interleave", [Edit("knob", "force-vector-interleave", 4)]),
+    ("GVN hoist + sink", [Edit("knob", "enable-gvn-hoist", True), Edit("knob", "enable-gvn-sink", True)]),
+    ("loop alignment 32", [Edit("knob", "align-loops", 32)]),
+    ("no math errno", [Edit("flag", "math-errno", "off")]),
+    ("tune for this CPU", [Edit("flag", "mtune", "native")]),
+    ("target this CPU", [Edit("flag", "march", "native")]),
+]
+
+#: Values local search tries for integer knobs besides halving/doubling.
+_EXTRA_VALUES = {
+    "force-vector-width": [1, 2, 4, 8, 16], "force-vector-interleave": [1, 2, 4, 8],
+    "unroll-count": [2, 4, 8], "unroll-max-count": [2, 4, 8, 16], "align-loops": [16, 32, 64],
+    "slp-threshold": [-6, -3, 3], "vectorizer-min-trip-count": [4, 8, 32],
+}
+
+
+def neighbour_values(name: str, current) -> list:
+    """Values next to ``current`` for a knob: toggle for bools; half, double, default and a few
+    landmark values for integers, all clipped to the knob's allowlisted range."""
+    knob = KNOBS[name]
+    if knob.kind == "bool":
+        cur = str(current).lower() == "true" if current is not None else bool(knob.default)
+        return [not cur]
+    cur = int(current) if current is not None else int(knob.default)
+    vals = {cur // 2, cur * 2 if cur else 4, int(knob.default), cur + max(1, abs(cur) // 4), cur - max(1, abs(cur) // 4)}
+    vals.update(_EXTRA_VALUES.get(name, []))
+    return sorted(v for v in vals if knob.lo <= v <= knob.hi and v != cur)
+
+
+def _blamed(history, tu_id: str) -> set[str]:
+    out = set()
+    for r in history:
+        if tu_id in r.proposal.changes and (r.verdict == "failed" or (r.diagnosis or {}).get("blamed")):
+            out.update((r.diagnosis or {}).get("blamed") or [])
+            if r.verdict == "failed" and len(r.proposal.edits) == 1:
+                out.add(str(r.proposal.edits[0]))
+    return out
+
+
+class OfflineProposer(Proposer):
+    """Rules, then program-wide moves, then hill climbing (module docstring).  ``seed`` makes the
+    local search repeatable."""
+    name = "offline"
+
+    def __init__(self, seed: int = 0, patience: int = 6, use_rules: bool = True):
+        super().__init__(seed)
+        self.rng = random.Random(seed)
+        self.patience = patience
+        self.use_rules = use_rules
+        self._rule_queue: list[tuple[str, Edit]] | None = None
+        self._generic = list(GENERIC_MOVES)
+        self._since_gain = 0
+
+    # -- phase 1 ------------------------------------------------------------------------------
+    def _rules(self, state: SearchState) -> list[tuple[str, Edit]]:
+        if self._rule_queue is None:
+            self._rule_queue = []
+            if self.use_rules:
+                try:
+                    from ..rules import candidate_edits
+                except ImportError:
+                    candidate_edits = None
+                if candidate_edits is not None:
+                    for tu in state.tus:
+                        if tu.evidence:
+                            hot = [f for f, _ in tu.hot_functions]
+                            try:
+                                edits = candidate_edits(tu.evidence, hot, state.incumbent.get(tu.tu_id, Pipeline()))
+                            except Exception:
+                                edits = []
+                            self._rule_queue += [(tu.tu_id, e) for e in edits]
+        return self._rule_queue
+
+    def _make(self, state: SearchState, changes: dict, agent: str, edits: list, why: str) -> Proposal | None:
+        config = {**state.incumbent, **changes}
+        if not changes or config_digest(config) in state.tried:
+            return None
+        for p in changes.values():
+            try:
+                validate(p, state.policy)
+            except PipelineError:
+                return None
+        return Proposal(changes=changes, rationale=why, agent=agent, edits=[str(e) for e in edits])
+
+    def ask(self, state: SearchState) -> Proposal | None:
+        if state.history and state.history[-1].accepted:
+            self._since_gain = 0
+        elif state.history:
+            self._since_gain += 1
+        queue = self._rules(state)
+        while queue:
+            tu_id, edit = queue.pop(0)
+            if str(edit) in _blamed(state.history, tu_id):
+                continue
+            try:
+                p = edit.apply(state.incumbent.get(tu_id, Pipeline()))
+            except (PipelineError, ValueError):
+                continue
+            prop = self._make(state, {tu_id: p}, f"rule:{edit.source or edit.name}", [edit], edit.rationale)
+            if prop:
+                return prop
+        while self._generic:
+            why, edits = self._generic.pop(0)
+            changes = {}
+            for tu in state.tus:
+                p = state.incumbent.get(tu.tu_id, Pipeline())
+                if any(str(e) in _blamed(state.history, tu.tu_id) for e in edits):
+                    continue
+                try:
+                    for e in edits:
+                        p = e.apply(p)
+                except (PipelineError, ValueError):
+                    continue
+                if p != state.incumbent.get(tu.tu_id, Pipeline()):
+                    changes[tu.tu_id] = p
+            prop = self._make(state, changes, "generic", edits, why + " (all hot TUs)")
+            if prop:
+                return prop
+        for _ in range(200):
+            prop = self._local(state, restart=self._since_gain >= self.patience)
+            if prop:
+                if self._since_gain >= self.patience:
+                    self._since_gain = 0
+                return prop
+        return None
+
+    # -- phase 3 ------------------------------------------------------------------------------
+    def _random_edit(self, p: Pipeline) -> Edit:
+        if self.rng.random() < 0.8:
+            name = self.rng.choice(sorted(KNOBS))
+            vals = neighbour_values(name, dict(p.knobs).get(name))
+            return Edit("knob", name, self.rng.choice(vals) if vals else None)
+        fam = self.rng.choice(sorted(FLAG_FAMILIES))
+        choices = sorted(FLAG_FAMILIES[fam].choices) + [None]
+        return Edit("flag", fam, self.rng.choice(choices))
+
+    def _local(self, state: SearchState, restart: bool) -> Proposal | None:
+        tus = state.tus
+        if not tus:
+            return None
+        weights = [max(t.weight or 0.0, 0.02) for t in tus]
+        tu = self.rng.choices(tus, weights=weights)[0]
+        p = state.incumbent.get(tu.tu_id, Pipeline())
+        edits = []
+        for _ in range(3 if restart else 1):
+            e = self._random_edit(p)
+            if str(e) in _blamed(state.history, tu.tu_id):
+                continue
+            try:
+                p = e.apply(p)
+            except (PipelineError, ValueError):
+                continue
+            edits.append(e)
+        return self._make(state, {tu.tu_id: p}, "restart" if restart else "local-search", edits,
+                          ("random restart: " if restart else "neighbour of the incumbent: ") + ", ".join(map(str, edits)))

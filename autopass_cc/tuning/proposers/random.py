@@ -1,0 +1,50 @@
+"""Random search: the baseline every other proposer must beat at the same trial budget.
+
+Each proposal draws, for one hot TU (uniformly) or for all hot TUs (with probability 1/3), a
+fresh pipeline of 1 to 4 uniformly chosen allowlisted knobs and flags with uniformly chosen
+values; it ignores evidence and history (except that it never repeats a configuration).
+"""
+
+from __future__ import annotations
+
+import random
+
+from ...errors import PipelineError
+from ...pipeline import FLAG_FAMILIES, KNOBS, OPT_LEVELS, Pipeline, validate
+from .base import Proposal, Proposer, SearchState, config_digest
+
+
+class RandomProposer(Proposer):
+    """Uniform random pipelines over the allowlist (module docstring)."""
+    name = "random"
+
+    def __init__(self, seed: int = 0):
+        super().__init__(seed)
+        self.rng = random.Random(seed)
+
+    def _draw(self, policy) -> Pipeline:
+        while True:
+            p = Pipeline()
+            if self.rng.random() < 0.2:
+                p = p.with_opt_level(self.rng.choice(OPT_LEVELS))
+            for _ in range(self.rng.randint(1, 4)):
+                if self.rng.random() < 0.75:
+                    knob = KNOBS[self.rng.choice(sorted(KNOBS))]
+                    value = self.rng.choice([True, False]) if knob.kind == "bool" else self.rng.randint(knob.lo, knob.hi)
+                    p = p.with_knob(knob.name, value)
+                else:
+                    fam = FLAG_FAMILIES[self.rng.choice(sorted(FLAG_FAMILIES))]
+                    p = p.with_flag(fam.name, self.rng.choice(sorted(fam.choices)))
+            try:
+                return validate(p, policy)
+            except PipelineError:
+                continue
+
+    def ask(self, state: SearchState) -> Proposal | None:
+        for _ in range(100):
+            targets = state.tus if self.rng.random() < 1 / 3 else [self.rng.choice(state.tus)]
+            changes = {t.tu_id: self._draw(state.policy) for t in targets}
+            if config_digest({**state.incumbent, **changes}) not in state.tried:
+                edits = sorted({e for p in changes.values() for e in p.describe()})
+                return Proposal(changes=changes, rationale="uniform random draw", agent="random", edits=edits)
+        return None

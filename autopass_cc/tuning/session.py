@@ -1,0 +1,453 @@
+"""A tuning session: build log -> hot TUs -> propose / build / verify / measure / diagnose -> cache.
+
+Steps (ARCHITECTURE.md, data flow; the AutoPass loop):
+
+1. take the project lock (``.autopass/session.lock``, flock: released even on SIGKILL) and repair
+   a binary swap left by a killed session;
+2. rebuild the target from the build log with the user's own flags (the *baseline*) in
+   ``.autopass/sessions/<id>/scratch`` and run the user's run command on it twice after a
+   warm-up: same exit status and stdout both times, or the session stops and says so;
+3. find the hot TUs (callgrind profile of the run command; every TU when profiling is off or
+   fails), collect their evidence (optimization remarks, IR statistics);
+4. loop until the trial budget is spent: ask the proposer, validate each pipeline against the
+   allowlist and the installed LLVM, build (TU + relink), skip byte-identical binaries, verify the
+   output against the reference, measure incumbent vs candidate with interleaved rounds and a
+   bootstrap CI of the ratio of medians, accept only when the CI excludes 1, diagnose
+   regressions, tell the proposer;
+5. confirm the final incumbent against the baseline with fresh rounds (the best of many noisy
+   trials is biased upward: ARCHITECTURE.md decision 5) and store the pipelines only then;
+6. write the report (JSON, text summary, plot) and restore the user's binary.
+
+The user's objects are never written; the target binary is swapped only for the duration of a run
+and restored on exit, Ctrl-C (KeyboardInterrupt), SIGTERM, or -- for SIGKILL -- by the next session.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import asdict
+
+from .. import cachekey
+from ..config import state_dir
+from ..errors import PipelineError, SessionError
+from ..invocation import Invocation
+from ..pipeline import Pipeline, Policy, validate
+from ..store import open_store
+from ..toolchain import compiler_identity, host_cpu, llvm_option_names
+from .measure import compare, run_command
+from .program import BinarySwap, BuildFailed, Program, file_digest, recover
+from .proposers.base import Proposal, SearchState, TrialResult, TUInfo, config_digest
+from .verify import establish_reference, verify
+
+
+class SessionLocked(SessionError):
+    """Another session holds the project's lock."""
+
+
+class _Lock:
+    def __init__(self, project: str):
+        os.makedirs(state_dir(project), exist_ok=True)
+        self.path = os.path.join(state_dir(project), "session.lock")
+        self.fd = None
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise SessionLocked("another tuning session is running for this project (lock "
+                                f"{self.path}); wait for it or stop it") from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, str(os.getpid()).encode())
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def _sigterm_to_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def make_proposer(name: str, settings: dict, seed: int, transcript: str | None = None, note=print):
+    """The proposer called ``name`` (``auto`` picks ``llm`` when an endpoint is configured, else
+    ``offline``).  Raises SessionError for an unknown name."""
+    from .proposers.offline import OfflineProposer
+    from .proposers.random import RandomProposer
+    llm_conf = settings.get("llm") or {}
+    if name == "auto":
+        name = "llm" if (llm_conf.get("base_url") or os.environ.get("OPENAI_BASE_URL")) else "offline"
+    if name == "offline":
+        return OfflineProposer(seed=seed)
+    if name == "random":
+        return RandomProposer(seed=seed)
+    if name == "llm":
+        try:
+            from .proposers.llm import LLMProposer
+        except ImportError as e:
+            note(f"the LLM proposer is unavailable ({e}); using the offline proposer")
+            return OfflineProposer(seed=seed)
+        return LLMProposer(settings, seed=seed, transcript_path=transcript, fallback=OfflineProposer(seed=seed))
+    raise SessionError(f"unknown proposer {name!r}; choose offline, random or llm")
+
+
+class Session:
+    """One tuning session for a project.  ``settings``: config.load() output; ``progress``: show a
+    progress bar on stderr; ``note``: callable printing one line to the user.  ``run()`` returns
+    the report dict; it raises SessionError subclasses with one-line messages for what the user
+    must fix (no link in the build log, run command fails, output not deterministic, lock held)."""
+
+    def __init__(self, project: str, settings: dict, *, budget: int | None = None, seed: int | None = None,
+                 proposer: str | None = None, progress: bool = True, note=None, store_results: bool = True):
+        self.project = project
+        self.settings = settings
+        self.budget = int(budget if budget is not None else settings["budget"])
+        self.seed = int(seed if seed is not None else settings["seed"])
+        self.proposer_name = proposer or settings["proposer"]
+        self.progress = progress
+        self.note = note or (lambda msg: print(f"autopass-cc: {msg}", flush=True))
+        self.store_results = store_results
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.id = f"{stamp}-{os.getpid()}"
+        self.dir = os.path.join(state_dir(project), "sessions", self.id)
+        if not settings.get("run"):
+            raise SessionError("no run command configured; run: autopass-cc init --run 'CMD' --target PATH")
+        if not settings.get("target"):
+            raise SessionError("no target configured; set target = \"path/to/binary\" in autopass.toml")
+
+    # -- running the program -------------------------------------------------------------------
+    def _run(self, binary: str, timeout: float):
+        self.swap.install(binary)
+        env = dict(os.environ, AUTOPASS_IN_SESSION="1", AUTOPASS_TUNE="0")
+        return run_command(self.settings["run"], cwd=self.project, timeout_s=timeout, env=env)
+
+    def _timed(self, binary: str, timeout: float):
+        """A callable for measure.compare: run once, check the output, return the metric (s)."""
+        metric = self.settings["metric"]
+
+        def once() -> float:
+            r = self._run(binary, timeout)
+            v = verify(self.reference, r)
+            if not v.ok:
+                raise _WrongOnRepeat(v.reason)
+            return r.cpu_s if metric == "cpu" else r.wall_s
+        return once
+
+    # -- the session ---------------------------------------------------------------------------
+    def run(self) -> dict:
+        os.makedirs(self.dir, exist_ok=True)
+        old_term = signal.getsignal(signal.SIGTERM)
+        try:
+            signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+        except ValueError:
+            old_term = None  # not the main thread
+        try:
+            with _Lock(self.project):
+                fixed = recover(self.project)
+                if fixed:
+                    self.note(fixed)
+                self.program = Program(self.project, self.settings["target"], os.path.join(self.dir, "scratch"))
+                with BinarySwap(self.project, self.program.target) as self.swap:
+                    return self._session()
+        finally:
+            if old_term is not None:
+                signal.signal(signal.SIGTERM, old_term)
+
+    def _session(self) -> dict:
+        t0 = time.monotonic()
+        prog = self.program
+        ident = compiler_identity(prog.tus[0].compiler)
+        self.policy = Policy(allow_unsafe_math=self.settings["allow_unsafe_math"],
+                             allow_native=self.settings["allow_native"],
+                             llvm_options=llvm_option_names(prog.tus[0].compiler))
+        report = {"session": self.id, "project": self.project, "target": prog.target, "run": self.settings["run"],
+                  "budget": self.budget, "seed": self.seed, "metric": self.settings["metric"],
+                  "compiler": ident.get("version"), "started": datetime.datetime.now().isoformat(timespec="seconds"),
+                  "tus": [], "trials": [], "notes": []}
+        self.report = report
+        # 2. baseline and reference output
+        baseline = {}
+        try:
+            base_bin = prog.link_config(baseline)
+        except BuildFailed as e:
+            raise SessionError(f"the baseline does not rebuild from the build log ({e}); rebuild the project "
+                               "from clean through autopass-cc and try again") from None
+        timeout = float(self.settings["run_timeout"])
+        runs = [self._run(base_bin, timeout) for _ in range(3)]
+        self.reference = establish_reference(runs[1:])
+        base_time = sorted(r.cpu_s if self.settings["metric"] == "cpu" else r.wall_s for r in runs[1:])[0]
+        self.run_timeout = min(timeout, max(10.0, 8 * max(r.wall_s for r in runs)))
+        report["baseline"] = {"seconds": base_time, "binary_sha256": file_digest(base_bin)}
+        # 3. hot TUs and evidence
+        tus = self.tus = self._hot_tus(base_bin, report)
+        report["tus"] = [{"tu": t.tu_id, "source": t.source, "weight": t.weight, "hot_functions": t.hot_functions[:5]}
+                         for t in tus]
+        proposer = make_proposer(self.proposer_name, self.settings, self.seed,
+                                 transcript=os.path.join(self.dir, "transcript.jsonl"), note=self.note)
+        report["proposer"] = proposer.name
+        # 4. the loop
+        incumbent: dict = {}
+        inc_bin = base_bin
+        measured = {file_digest(base_bin): "baseline"}
+        tried = {config_digest(incumbent)}
+        history: list[TrialResult] = []
+        bar = self._bar()
+        dup_streak = 0
+        trial = 0
+        try:
+            while trial < self.budget:
+                state = SearchState(tus=tus, incumbent=dict(incumbent), history=list(history), policy=self.policy,
+                                    trials_left=self.budget - trial, tried=set(tried))
+                try:
+                    proposal = proposer.ask(state)
+                except Exception as e:  # a proposer bug ends the search, not the session
+                    self.note(f"the {proposer.name} proposer failed ({type(e).__name__}: {e}); ending the search")
+                    break
+                if proposal is None:
+                    report["notes"].append(f"the {proposer.name} proposer had nothing more to propose")
+                    break
+                config = {**incumbent, **proposal.changes}
+                digest = config_digest(config)
+                if digest in tried:
+                    dup_streak += 1
+                    if dup_streak > 20:
+                        break
+                    continue
+                dup_streak = 0
+                trial += 1
+                tried.add(digest)
+                started = time.monotonic()
+                result, cand_bin = self._trial(trial, proposal, config, incumbent, inc_bin, measured)
+                result.seconds = round(time.monotonic() - started, 3)
+                if result.accepted:
+                    incumbent, inc_bin = config, cand_bin
+                history.append(result)
+                proposer.tell(result)
+                report["trials"].append(self._trial_dict(result))
+                if bar is not None:
+                    bar.set_postfix_str(f"{result.verdict} {result.ratio:.3f}x" if result.ratio else result.verdict)
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+            proposer.close()
+        report["proposer_notes"] = getattr(proposer, "report", lambda: {})()
+        # 5. confirmation against the baseline with fresh rounds
+        winner = {tu: p for tu, p in incumbent.items() if not p.is_baseline}
+        confirmation = None
+        if winner:
+            confirmation = compare(self._timed(base_bin, self.run_timeout), self._timed(inc_bin, self.run_timeout),
+                                   min_rounds=self.settings["confirm_rounds"], max_rounds=self.settings["confirm_rounds"],
+                                   warmup=1, confidence=self.settings["confidence"], seed=self.seed + 7919)
+            report["confirmation"] = confirmation.to_dict()
+            if not confirmation.significant:
+                report["notes"].append(f"the winner did not hold on confirmation (ratio {confirmation.ratio:.3f}, "
+                                       f"CI {confirmation.ci_low:.3f}-{confirmation.ci_high:.3f}); nothing stored")
+                winner = {}
+        report["winner"] = {tu: p.to_dict() for tu, p in winner.items()}
+        report["speedup"] = confirmation.ratio if (confirmation and winner) else 1.0
+        report["speedup_ci"] = [confirmation.ci_low, confirmation.ci_high] if (confirmation and winner) else None
+        if self.store_results:
+            report["stored"] = self._store(winner, tus, report, ident)
+        report["seconds"] = round(time.monotonic() - t0, 1)
+        report["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+        from .report import write_report
+        report["files"] = write_report(report, self.dir)
+        return report
+
+    # -- pieces --------------------------------------------------------------------------------
+    def _bar(self):
+        if not self.progress:
+            return None
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return None
+        import sys
+        return tqdm(total=self.budget, desc="autopass-cc tune", unit="trial", file=sys.stderr, leave=True)
+
+    def _hot_tus(self, base_bin: str, report: dict) -> list[TUInfo]:
+        prog = self.program
+        infos = {t.tu_id: TUInfo(t.tu_id, t.rel) for t in prog.tus}
+        mode = self.settings["profile"]
+        profiled = False
+        if mode in ("auto", "callgrind"):
+            try:
+                from .profile import hot_functions_callgrind, hot_tus
+                self.swap.install(base_bin)
+                shares = hot_functions_callgrind(self.settings["run"], self.project,
+                                                 timeout_s=max(60.0, 60 * self.report["baseline"]["seconds"]),
+                                                 workdir=os.path.join(self.dir, "profile"))
+                objects = {t.tu_id: prog.object_for(t, Pipeline()) for t in prog.tus}
+                for tu_id, share, funcs in hot_tus(shares, objects):
+                    infos[tu_id].weight = share
+                    infos[tu_id].hot_functions = funcs
+                profiled = any(i.weight for i in infos.values())
+            except Exception as e:
+                report["notes"].append(f"profiling failed ({type(e).__name__}: {e}); tuning every TU")
+        ordered = sorted(infos.values(), key=lambda i: -(i.weight or 0.0))
+        if profiled:
+            ordered = [i for i in ordered if (i.weight or 0.0) >= 0.02] or ordered[:1]
+        ordered = ordered[: max(1, int(self.settings["max_tus"]))]
+        report["profiled"] = profiled
+        self._evidence(ordered, report)
+        return ordered
+
+    def _evidence(self, tus: list[TUInfo], report: dict) -> None:
+        try:
+            from .evidence import collect
+        except ImportError:
+            return
+        for info in tus:
+            t = self.program.tu(info.tu_id)
+            try:
+                info.evidence = collect(t.compiler, t.args, t.cwd, Pipeline(),
+                                        os.path.join(self.dir, "evidence", str(t.index)))
+            except Exception as e:
+                report["notes"].append(f"no evidence for {t.rel} ({type(e).__name__}: {e})")
+
+    def _validate(self, proposal: Proposal) -> str | None:
+        for tu_id, p in proposal.changes.items():
+            if not isinstance(p, Pipeline):
+                return "refused: not a Pipeline"
+            if not any(t.tu_id == tu_id for t in self.program.tus):
+                return f"refused: unknown TU {tu_id!r}"
+            try:
+                validate(p, self.policy)
+            except PipelineError as e:
+                return f"refused ({e.reason}): {e}"
+            if p.passes is not None:
+                err = _check_passes(p.passes)
+                if err:
+                    return f"refused (bad-passes): opt-19 rejects the pass pipeline: {err}"
+        return None
+
+    def _trial(self, n: int, proposal: Proposal, config: dict, incumbent: dict, inc_bin: str,
+               measured: dict) -> tuple[TrialResult, str | None]:
+        """Validate, build, verify and measure one proposal: ``(result, candidate binary or None)``.
+        ``measured`` maps binary SHA-256 -> which trial built it (never time the same binary twice)."""
+        refusal = self._validate(proposal)
+        if refusal:
+            return TrialResult(n, proposal, "failed", refusal), None
+        try:
+            cand_bin = self.program.link_config(config)
+        except BuildFailed as e:
+            return TrialResult(n, proposal, "failed", str(e)), None
+        h = file_digest(cand_bin)
+        if h in measured:
+            return TrialResult(n, proposal, "same-binary", f"byte-identical to the {measured[h]} binary; not timed"), None
+        measured[h] = f"trial {n}"
+        r = self._run(cand_bin, self.run_timeout)
+        v = verify(self.reference, r)
+        if not v.ok:
+            reason = ("wrong output: " + v.reason) if "differs" in v.reason else v.reason
+            return TrialResult(n, proposal, "failed", reason, diagnosis=self._diagnose(proposal, incumbent)), None
+        try:
+            cmp = compare(self._timed(inc_bin, self.run_timeout), self._timed(cand_bin, self.run_timeout),
+                          min_rounds=self.settings["min_rounds"], max_rounds=self.settings["max_rounds"],
+                          warmup=1, confidence=self.settings["confidence"], seed=self.seed + n)
+        except _WrongOnRepeat as e:
+            return TrialResult(n, proposal, "failed", f"output changed on a repeat run: {e}"), None
+        res = TrialResult(n, proposal, cmp.verdict, ratio=cmp.ratio, ci=(cmp.ci_low, cmp.ci_high),
+                          accepted=cmp.significant, noise=cmp.noise, rounds=cmp.rounds)
+        if cmp.verdict == "slower":
+            res.diagnosis = self._diagnose(proposal, incumbent)
+        return res, cand_bin
+
+    def _diagnose(self, proposal: Proposal, incumbent: dict) -> dict | None:
+        try:
+            from .diagnose import blamed_edits, diagnose
+            from .evidence import collect
+        except ImportError:
+            return None
+        out = {}
+        for tu_id, p in proposal.changes.items():
+            t = self.program.tu(tu_id)
+            info = next((i for i in self.tus if i.tu_id == tu_id), None)
+            hot = [f for f, _ in (info.hot_functions if info else [])]
+            try:
+                d = os.path.join(self.dir, "evidence", f"{t.index}-{p.digest()}")
+                inc_ev = collect(t.compiler, t.args, t.cwd, incumbent.get(tu_id, Pipeline()), d + "-inc")
+                cand_ev = collect(t.compiler, t.args, t.cwd, p, d)
+                diag = diagnose(inc_ev, cand_ev, hot)
+                diag["blamed"] = blamed_edits(diag, proposal.edits)
+                out[t.rel] = diag
+            except Exception as e:
+                out[t.rel] = {"summary": f"no diagnosis ({type(e).__name__}: {e})", "blamed": []}
+        blamed = sorted({b for d in out.values() for b in d.get("blamed", [])})
+        return {"by_tu": out, "blamed": blamed,
+                "summary": "; ".join(f"{k}: {v.get('summary', '')}" for k, v in out.items())}
+
+    def _trial_dict(self, r: TrialResult) -> dict:
+        return {"trial": r.trial, "agent": r.proposal.agent, "edits": r.proposal.edits,
+                "rationale": r.proposal.rationale,
+                "changes": {self.program.tu(tu).rel if any(t.tu_id == tu for t in self.program.tus) else tu:
+                            p.to_dict() if isinstance(p, Pipeline) else repr(p) for tu, p in r.proposal.changes.items()},
+                "verdict": r.verdict, "reason": r.reason, "ratio": r.ratio, "ci": list(r.ci) if r.ci else None,
+                "accepted": r.accepted, "noise": r.noise, "rounds": r.rounds,
+                "diagnosis": r.diagnosis, "seconds": r.seconds}
+
+    def _store(self, winner: dict, tus: list[TUInfo], report: dict, ident: dict) -> list[dict]:
+        """Cache every TU of the target: the winner's pipeline where it has one, else the baseline
+        (so tuning on link does not start again for TUs already examined)."""
+        store = open_store(size_limit=self.settings["cache_size"])
+        tuned_ids = {t.tu_id for t in tus}
+        stored = []
+        try:
+            for t in self.program.tus:
+                key = tu_cache_key(t, ident, self.project)
+                pipe = winner.get(t.tu_id, Pipeline())
+                why = ("won" if t.tu_id in winner else
+                       "tuned; no significant gain over the user's flags" if t.tu_id in tuned_ids else
+                       "not hot enough to tune")
+                entry = {"pipeline": pipe.to_dict(), "source": t.rel, "material": key.material,
+                         "provenance": {"session": self.id, "project": self.project, "status": why,
+                                        "speedup": report["speedup"] if t.tu_id in winner else None,
+                                        "speedup_ci": report["speedup_ci"] if t.tu_id in winner else None,
+                                        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+                                        "budget": self.budget, "proposer": report.get("proposer"),
+                                        "edits": pipe.describe() if not pipe.is_baseline else []}}
+                store.put_tuned(key.digest, key.tu_id, entry)
+                stored.append({"source": t.rel, "key": key.digest, "pipeline": pipe.describe(), "status": why})
+        finally:
+            store.close()
+        return stored
+
+
+class _WrongOnRepeat(Exception):
+    pass
+
+
+def tu_cache_key(t, ident: dict, project: str):
+    """The CacheKey the wrapper will compute for this TU's recorded compile (re-preprocesses it)."""
+    pre = subprocess.run([t.compiler] + cachekey.preprocess_args(t.inv), cwd=t.cwd, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    if pre.returncode != 0:
+        raise SessionError(f"{t.rel} no longer preprocesses; rebuild the project and tune again")
+    native = host_cpu(t.compiler) if t.inv.uses_native else None
+    return cachekey.compute(t.inv, ident, t.cwd, pre.stdout, native_cpu=native, project=project)
+
+
+_PASSES_OK: dict[str, str | None] = {}
+
+
+def _check_passes(passes: str) -> str | None:
+    """None when ``opt-19 -passes=...`` accepts the string on an empty module, else its error."""
+    if passes not in _PASSES_OK:
+        try:
+            from .rules import validate_passes
+            _PASSES_OK[passes] = validate_passes(passes)
+        except ImportError:
+            from ..toolchain import llvm_tool
+            r = subprocess.run([llvm_tool("opt"), f"-passes={passes}", "-disable-output"], input=b"",
+                               capture_output=True)
+            _PASSES_OK[passes] = None if r.returncode == 0 else r.stderr.decode(errors="replace").strip()[:300]
+    return _PASSES_OK[passes]
