@@ -35,9 +35,11 @@ if ! command -v autopass-cc >/dev/null 2>&1; then
   fi
 fi
 # Masquerade links: put shims/bin first in PATH to route cc/clang/c++/clang++ through autopass-cc.
+# shims/bin/autopass-cc and autopass-c++ are how the CMake toolchain file (shims/autopass.cmake)
+# finds the console scripts without PATH.
 mkdir -p "$here/shims/bin"
-for name in cc clang; do ln -sf "$bindir/autopass-cc" "$here/shims/bin/$name"; done
-for name in c++ clang++; do ln -sf "$bindir/autopass-c++" "$here/shims/bin/$name"; done
+for name in cc clang autopass-cc; do ln -sf "$bindir/autopass-cc" "$here/shims/bin/$name"; done
+for name in c++ clang++ autopass-c++; do ln -sf "$bindir/autopass-c++" "$here/shims/bin/$name"; done
 echo "install.sh: autopass-cc installed ($(command -v autopass-cc || echo "$bindir/autopass-cc"))"
 
 if [ "$run_demo" = 1 ]; then

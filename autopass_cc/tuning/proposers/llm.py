@@ -44,6 +44,7 @@ written: it goes only to the HTTP client, and any occurrence of it in a record i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -699,22 +700,26 @@ class LLMProposer(Proposer):
                 f"translation unit (TU) of a C/C++ program to make its run command faster. {task} "
                 f"{_DATA_RULE} Reply with one JSON object and nothing else.")
 
-    def _fit(self, parts: list[tuple[str, bool]], budget: int) -> str:
-        """Join prompt parts in order; a required part is always kept (cut if need be), optional
-        ones are cut or dropped to keep the text within ``budget`` characters."""
-        out, used = [], 0
-        required = sum(len(p) for p, req in parts if req)
+    @staticmethod
+    def _fit(parts: list[tuple[str, bool]], budget: int) -> str:
+        """Join prompt parts in order within ``budget`` characters: required parts are kept (cut
+        only when they alone exceed the budget), optional parts are kept, cut or dropped to fit."""
+        spare = budget - sum(len(t) + 1 for t, req in parts if req)
+        out = []
         for text, req in parts:
-            room = budget - used - (0 if req else max(0, required))
             if req:
-                required -= len(text)
-                room = max(budget - used - required, 200)
-            if len(text) <= room:
+                if spare < 0 and len(text) > 400 - spare:
+                    closing = "\n</data>" if text.startswith("<data>") else ""
+                    text = text[:len(text) + spare - 30] + "\n...(cut)" + closing
+                    spare = 0
                 out.append(text)
-                used += len(text) + 1
-            elif room > 120:
-                out.append(text[:room - 20] + "\n...(cut)")
-                used += room
+            elif len(text) + 1 <= spare:
+                out.append(text)
+                spare -= len(text) + 1
+            elif spare > 200:
+                closing = "\n</data>" if "<data>" in text else ""
+                out.append(text[:spare - 30] + "\n...(cut)" + closing)
+                spare = 0
         return "\n".join(out)
 
     def _allowlist(self, state: SearchState, budget: int) -> str:
@@ -855,8 +860,7 @@ class LLMProposer(Proposer):
             raise _Refusal("duplicate", f"this configuration ({', '.join(p.describe())}) was already tried")
         self._proposed.add(digest)
         rationale = str(obj.get("rationale", ""))[:300]
-        for e in edits:
-            object.__setattr__(e, "rationale", rationale)
+        edits = [dataclasses.replace(e, rationale=rationale) for e in edits]
         return Proposal(changes={t.tu_id: p}, rationale=rationale, agent="llm:planner", edits=edits)
 
     @staticmethod

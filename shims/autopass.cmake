@@ -1,0 +1,56 @@
+# autopass-cc CMake toolchain file: compile C and C++ through autopass-cc / autopass-c++.
+#
+#   cmake -S . -B build -DCMAKE_TOOLCHAIN_FILE=<autopass-cc checkout>/shims/autopass.cmake
+#
+# It only chooses the compilers (no CMAKE_SYSTEM_NAME: this is not a cross build).  autopass-cc
+# then runs the real clang itself: AUTOPASS_CC / AUTOPASS_CXX, or `compiler` / `cxx_compiler` in
+# autopass.toml, else clang-19 / clang++-19 from PATH.
+#
+# Where the wrappers are looked for, first hit wins:
+#   1. -DAUTOPASS_CC_EXECUTABLE=... / -DAUTOPASS_CXX_EXECUTABLE=... (or the same environment variables);
+#   2. <this directory>/bin/autopass-cc and autopass-c++ (links written by install.sh);
+#   3. autopass-cc / autopass-c++ in PATH.
+#
+# The alternative without a toolchain file is a compiler launcher: CMake then runs
+# `autopass-cc /usr/bin/clang-19 ARGS` for every compile (links and CMake's own compiler checks go to
+# the compiler directly):
+#
+#   cmake -S . -B build -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 \
+#         -DCMAKE_C_COMPILER_LAUNCHER=autopass-cc -DCMAKE_CXX_COMPILER_LAUNCHER=autopass-c++
+#
+# With a launcher and a compiler that is not clang (CMake's default `cc` is often gcc), every call
+# passes through to that compiler unchanged.
+
+foreach(_autopass_lang C CXX)
+  if(_autopass_lang STREQUAL "C")
+    set(_autopass_name autopass-cc)
+    set(_autopass_var AUTOPASS_CC_EXECUTABLE)
+  else()
+    set(_autopass_name autopass-c++)
+    set(_autopass_var AUTOPASS_CXX_EXECUTABLE)
+  endif()
+
+  if(NOT ${_autopass_var} AND DEFINED ENV{${_autopass_var}})
+    set(${_autopass_var} "$ENV{${_autopass_var}}")
+  endif()
+  if(NOT ${_autopass_var} AND EXISTS "${CMAKE_CURRENT_LIST_DIR}/bin/${_autopass_name}")
+    set(${_autopass_var} "${CMAKE_CURRENT_LIST_DIR}/bin/${_autopass_name}")
+  endif()
+  if(NOT ${_autopass_var})
+    find_program(${_autopass_var} NAMES ${_autopass_name})
+  endif()
+  if(NOT ${_autopass_var})
+    message(FATAL_ERROR
+      "autopass.cmake: ${_autopass_name} not found (looked in ${CMAKE_CURRENT_LIST_DIR}/bin and PATH); "
+      "run ./install.sh or pass -D${_autopass_var}=/path/to/${_autopass_name}")
+  endif()
+endforeach()
+
+set(CMAKE_C_COMPILER "${AUTOPASS_CC_EXECUTABLE}")
+set(CMAKE_CXX_COMPILER "${AUTOPASS_CXX_EXECUTABLE}")
+# try_compile() projects read this file again; hand them the same choice.
+list(APPEND CMAKE_TRY_COMPILE_PLATFORM_VARIABLES AUTOPASS_CC_EXECUTABLE AUTOPASS_CXX_EXECUTABLE)
+
+unset(_autopass_lang)
+unset(_autopass_name)
+unset(_autopass_var)
