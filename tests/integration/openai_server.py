@@ -14,7 +14,7 @@ script (or, when an item is a callable, the item it returns for the request body
 When the script is exhausted ``default`` is used (None -> HTTP 500 "script exhausted").
 ``reject_response_format`` (types such as ``{"json_schema"}``) answers 400 to requests that use
 them; ``reject_tools`` answers 400 to requests with ``tools``.  Every request is recorded in
-``requests`` as ``{"method", "path", "headers", "body"}``.
+``requests`` as ``{"method", "path", "headers" (lower-case names), "body"}``.
 
 Usage::
 
@@ -94,7 +94,7 @@ class ScriptedOpenAIServer:
                     pass
 
             def do_GET(self):
-                server._record("GET", self.path, dict(self.headers), None)
+                server._record("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, None)
                 if self.path.rstrip("/").endswith("/models"):
                     self._send(200, {"object": "list", "data": [
                         {"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in server.models]})
@@ -108,7 +108,7 @@ class ScriptedOpenAIServer:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     body = {"_raw": raw.decode(errors="replace")}
-                server._record("POST", self.path, dict(self.headers), body)
+                server._record("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, {"error": {"message": "not found", "type": "not_found"}})
                     return

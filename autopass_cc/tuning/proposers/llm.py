@@ -82,6 +82,11 @@ _FLOAT_SETTINGS = {"timeout", "backoff", "temperature"}
 _BOOL_SETTINGS = {"tools", "analyst", "diagnoser"}
 _PLACEHOLDER_KEY = "sk-no-key-needed"
 _MAX_EDITS = 4
+#: Share of ``prompt_budget_chars`` the first prompt of a turn may use; the rest is for tool results
+#: and one refusal round.
+_FIRST_PROMPT_SHARE = 0.75
+#: Characters kept for a refusal round (the model's reply echoed, cut, plus our feedback).
+_RETRY_RESERVE = 700
 
 
 # ----------------------------------------------------------------------------------------------
@@ -532,6 +537,8 @@ class LLMProposer(Proposer):
                 self._record({**rec, "error": _errtext(e), "latency_s": round(latency, 3)})
                 status = e.status_code
                 if 400 <= status < 500 and status not in (408, 409, 429):
+                    if status not in (400, 415, 422):  # auth, unknown model ...: no use going on
+                        raise _EndpointFailed(f"the endpoint refused the request: {_errtext(e)}") from None
                     if offer_tools:
                         self.tools_enabled = False  # the server does not take tools: go on without
                         continue
@@ -605,9 +612,13 @@ class LLMProposer(Proposer):
                              "tool_calls": [{"id": c["id"], "type": "function",
                                              "function": {"name": c["name"], "arguments": c["arguments"]}}
                                             for c in reply["tool_calls"]]})
-            room = max(200, (budget - size) // max(1, len(reply["tool_calls"])))
+            # tool results share what is left of the budget, less a reserve for one refusal round
+            room = int(budget * 0.95 - size - _RETRY_RESERVE) // max(1, len(reply["tool_calls"]))
             for c in reply["tool_calls"]:
-                result = self._run_tool(c["name"], c["arguments"], min(room, budget // 3))
+                if room < 150:
+                    result = '{"error":"prompt budget spent; answer now"}'
+                else:
+                    result = self._run_tool(c["name"], c["arguments"], min(room, budget // 3))
                 messages.append({"role": "tool", "tool_call_id": c["id"], "content": result})
 
     # -- tools -----------------------------------------------------------------------------
@@ -734,12 +745,13 @@ class LLMProposer(Proposer):
                               "code layout ...) limits the speed of a hot function, and which allowlisted knob "
                               "or flag could change it. Format: "
                               '{"hypotheses": [{"tu": "<TU id>", "observation": "...", "idea": "..."}]}')
-        per_tu = max(400, (budget - len(system) - 1500) // max(1, len(state.tus)))
+        first = int(budget * _FIRST_PROMPT_SHARE) - len(system)
+        per_tu = max(300, (first - 1800) // max(1, len(state.tus)))
         tus_text = "\n".join(as_data(self._tu_view(t, full=True), per_tu) for t in state.tus)
         user = self._fit([(self._allowlist(state, budget), False),
                           ("TU ids: " + ", ".join(ids), True),
                           (_data_block(tus_text), True),
-                          ("State your hypotheses as JSON.", True)], budget - len(system))
+                          ("State your hypotheses as JSON.", True)], first)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         text = self._chat("analyst", messages, analyst_schema(ids), use_tools=True)
         try:
@@ -776,6 +788,10 @@ class LLMProposer(Proposer):
         parts = [(self._allowlist(state, budget), True),
                  ("TUs, hottest first (id, source, share of run time, hot functions, current pipeline):", True),
                  (_data_block(tus), True)]
+        evidence = {t.tu_id: t.evidence for t in state.tus[:3] if t.evidence}
+        if evidence:
+            parts.append(("Evidence of the hottest TUs (more with the tools):\n"
+                          + _data_block(as_data(evidence, budget // 6)), False))
         if self.hypotheses:
             parts.append(("Analyst hypotheses:\n" + _data_block(as_data(self.hypotheses, budget // 6)), False))
         if self.advice:
@@ -785,7 +801,7 @@ class LLMProposer(Proposer):
             parts.append(("Trials so far, latest last (ratio > 1 is faster):\n"
                           + _data_block(as_data(self._history_view(state), budget // 5)), False))
         parts.append((f"Trials left: {state.trials_left}. Reply with the JSON object of your next edit.", True))
-        user = self._fit(parts, budget - len(system))
+        user = self._fit(parts, int(budget * _FIRST_PROMPT_SHARE) - len(system))
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def _run_planner(self, state: SearchState) -> Proposal | None:
@@ -800,9 +816,11 @@ class LLMProposer(Proposer):
             except _Refusal as r:
                 self._refuse("planner", attempt, r, text)
                 if attempt == 1:
-                    messages.append({"role": "assistant", "content": text[:2000]})
+                    size = sum(len(str(m.get("content") or "")) for m in messages)
+                    echo = max(100, min(1500, self.cfg["prompt_budget_chars"] - size - 400))
+                    messages.append({"role": "assistant", "content": text[:echo]})
                     messages.append({"role": "user", "content":
-                                     f"Refused ({r.reason}): {r.detail[:300]}. Reply again with one JSON object "
+                                     f"Refused ({r.reason}): {r.detail[:200]}. Reply again with one JSON object "
                                      "that uses only names from the allowlist and a configuration not tried yet."})
                 continue
             self.valid_replies += 1
@@ -911,9 +929,9 @@ class LLMProposer(Proposer):
         trial = {"trial": result.trial, "changes": {tu: pl.describe() for tu, pl in p.changes.items()},
                  "rationale": p.rationale, "verdict": result.verdict, "reason": result.reason,
                  "ratio": result.ratio, "ci": result.ci, "diagnosis": result.diagnosis}
-        user = self._fit([(_data_block(as_data(trial, budget - len(system) - 200)), True),
-                          ("What should the planner avoid? Reply with the JSON object.", True)],
-                         budget - len(system))
+        first = int(budget * _FIRST_PROMPT_SHARE) - len(system)
+        user = self._fit([(_data_block(as_data(trial, first - 100)), True),
+                          ("What should the planner avoid? Reply with the JSON object.", True)], first)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         text = self._chat("diagnoser", messages, diagnoser_schema(), use_tools=False)
         edits = "; ".join(f"{tu}: {' '.join(pl.describe())}" for tu, pl in p.changes.items())

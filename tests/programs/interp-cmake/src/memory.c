@@ -27,7 +27,7 @@ void heap_init(void)
 {
     heap.objects = NULL;
     heap.bytes_allocated = 0;
-    heap.min_gc = 1u << 20;
+    heap.min_gc = 256u * 1024u;
     heap.next_gc = heap.min_gc;
     table_init(&heap.strings);
     heap.gray = NULL;

@@ -46,11 +46,11 @@ static const char fib_src[] =
     "}\n"
     "let total = 0;\n"
     "let k = 0;\n"
-    "while (k < 3) {\n"
-    "    total = total + fib(N - k);\n"
+    "while (k < N) {\n"
+    "    total = total + fib(21 + k % 4);\n"
     "    k = k + 1;\n"
     "}\n"
-    "print(\"fib\", N, fib(N), total);\n";
+    "print(\"fib\", fib(24), total);\n";
 
 static const char loops_src[] =
     "fn mix(limit) {\n"
@@ -79,7 +79,7 @@ static const char loops_src[] =
     "    }\n"
     "    return s;\n"
     "}\n"
-    "print(\"loops\", mix(N * 12000), grid(N * 12));\n";
+    "print(\"loops\", mix(N * 40000), grid(N * 24));\n";
 
 static const char strings_src[] =
     "fn build(count) {\n"
@@ -100,10 +100,10 @@ static const char strings_src[] =
     "    let pieces = split(joined, \",\");\n"
     "    return [len(joined), h, len(pieces), pieces[len(pieces) - 1]];\n"
     "}\n"
-    "print(\"strings\", build(N * 300));\n"
+    "print(\"strings\", build(N * 1200));\n"
     "let s = \"\";\n"
     "let k = 0;\n"
-    "while (k < N * 40) {\n"
+    "while (k < N * 80) {\n"
     "    s = s + chr(97 + k % 26);\n"
     "    k = k + 1;\n"
     "}\n"
@@ -135,7 +135,7 @@ static const char maps_src[] =
     "    }\n"
     "    return [len(m), hits, total];\n"
     "}\n"
-    "print(\"maps\", churn(N * 1500));\n";
+    "print(\"maps\", churn(N * 7500));\n";
 
 static const char sieve_src[] =
     "fn sieve(limit) {\n"
@@ -158,7 +158,7 @@ static const char sieve_src[] =
     "    }\n"
     "    return [count, last];\n"
     "}\n"
-    "print(\"sieve\", sieve(N * 4000));\n";
+    "print(\"sieve\", sieve(N * 16000));\n";
 
 static const char sort_src[] =
     "fn quicksort(a, lo, hi) {\n"
@@ -186,7 +186,7 @@ static const char sort_src[] =
     "    let data = [];\n"
     "    let x = 12345;\n"
     "    let i = 0;\n"
-    "    while (i < N * 500) { x = lcg(x); push(data, x % 100000); i = i + 1; }\n"
+    "    while (i < N * 1500) { x = lcg(x); push(data, x % 100000); i = i + 1; }\n"
     "    let copy = slice(data, 0, len(data));\n"
     "    quicksort(data, 0, len(data) - 1);\n"
     "    sort(copy);\n"
@@ -248,7 +248,7 @@ static const char orbit_src[] =
     "    }\n"
     "    return e;\n"
     "}\n"
-    "print(\"orbit\", simulate(N * 120));\n";
+    "print(\"orbit\", simulate(N * 720));\n";
 
 static const char matrix_src[] =
     "fn make(n, seed) {\n"
@@ -282,7 +282,7 @@ static const char matrix_src[] =
     "    }\n"
     "    return c;\n"
     "}\n"
-    "let n = N + 10;\n"
+    "let n = N * 3 + 10;\n"
     "let c = matmul(make(n, 1), make(n, 2), n);\n"
     "let trace = 0;\n"
     "let i = 0;\n"

@@ -66,6 +66,12 @@ static void report_error(VM *vm)
     fprintf(stderr, "runtime error: %s\n", vm->error);
     for (int i = vm->frame_count - 1; i >= 0; i--) {
         const CallFrame *f = &vm->frames[i];
+        int shown = vm->frame_count - 1 - i;
+        if (shown == 8 && i > 2) {
+            fprintf(stderr, "  ... %d more frames ...\n", i - 2);
+            i = 2;
+            f = &vm->frames[i];
+        }
         const Chunk *c = &f->fn->chunk;
         long at = (long)(f->ip - c->code) - 1;
         int line = at >= 0 && at < c->count ? c->lines[at] : 0;
