@@ -23,9 +23,26 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
 fi
 
 py="${PYTHON:-python3}"
-"$py" -m pip install -q --disable-pip-version-check -e "$here[test]"
+# Editable in "compat" mode: a plain path entry, no import hook to load at every compile.
+"$py" -m pip install -q --disable-pip-version-check -e "$here[test]" --config-settings editable_mode=compat
 command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 bindir="$("$py" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+# Fast launchers for the compile hot path: `python -S` skips site initialisation (measured here:
+# 34 ms -> 7 ms per start); the wrapper loads site itself for the management subcommands.
+pyexe="$("$py" -c 'import sys; print(sys.executable)')"
+paths="$("$py" -c 'import sysconfig; print(repr(sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})))')"
+for pair in "autopass-cc:main_c" "autopass-c++:main_cxx"; do
+  name="${pair%%:*}"; fn="${pair##*:}"
+  cat > "$bindir/$name.tmp" <<LAUNCHER
+#!$pyexe -S
+# autopass-cc launcher written by install.sh (python -S: no site initialisation on the hot path)
+import sys
+sys.path[1:1] = [${here@Q}] + $paths
+from autopass_cc.wrapper import $fn
+sys.exit($fn())
+LAUNCHER
+  chmod +x "$bindir/$name.tmp" && mv "$bindir/$name.tmp" "$bindir/$name"
+done
 if ! command -v autopass-cc >/dev/null 2>&1; then
   if [ -w /usr/local/bin ]; then
     ln -sf "$bindir/autopass-cc" /usr/local/bin/autopass-cc

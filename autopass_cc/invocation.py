@@ -14,7 +14,6 @@ them: a session relinks the program from that record.
 from __future__ import annotations
 
 import os
-import shlex
 from dataclasses import dataclass, field
 
 C_EXTS = {".c": "c"}
@@ -56,6 +55,8 @@ MODE_SKIPS = {
     "--preprocess": "preprocessing", "--dependencies": "preprocessing", "--user-dependencies": "preprocessing",
     "--assemble": "assembly output", "--save-temps": "save-temps", "--verbose": "verbose driver",
     "--": "unsupported option --",
+    # a PCH must match the options it was built with; a tuned pipeline would change them
+    "-include-pch": "precompiled header",
 }
 MODE_SKIP_PREFIXES = (
     ("-print-", "probe"), ("--print-", "probe"), ("-flto=", "LTO bitcode output"),
@@ -105,6 +106,41 @@ class Invocation:
     source_index: int = -1
 
 
+def tokenize_gnu(text: str) -> list[str]:
+    """Split response-file text as LLVM's ``cl::TokenizeGNUCommandLine`` does (clang's driver on
+    Linux): whitespace separates, ``'`` and ``"`` quote, a backslash escapes the next character
+    (inside quotes too), an empty token (``""``) is dropped, an unclosed quote ends at EOF."""
+    out: list[str] = []
+    tok: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n:
+            tok.append(text[i + 1])
+            i += 2
+            continue
+        if c in "'\"":
+            i += 1
+            while i < n and text[i] != c:
+                if text[i] == "\\" and i + 1 < n:
+                    i += 1
+                tok.append(text[i])
+                i += 1
+            i += 1
+            continue
+        if c in " \t\r\n":
+            if tok:
+                out.append("".join(tok))
+                tok = []
+            i += 1
+            continue
+        tok.append(c)
+        i += 1
+    if tok:
+        out.append("".join(tok))
+    return out
+
+
 def expand_response_files(args: list[str], cwd: str = ".", depth: int = 0) -> list[str] | None:
     """Expand ``@file`` arguments (GNU quoting, as clang's driver reads them); None when a
     response file cannot be read (the call then passes through)."""
@@ -114,10 +150,12 @@ def expand_response_files(args: list[str], cwd: str = ".", depth: int = 0) -> li
             path = os.path.join(cwd, a[1:])
             try:
                 with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                    inner = shlex.split(f.read())
-            except (OSError, ValueError):
+                    inner = tokenize_gnu(f.read())
+            except OSError:
                 return None
-            sub = expand_response_files(inner, os.path.dirname(path) or cwd, depth + 1)
+            # clang 19's driver resolves a nested @file against the working directory, not the
+            # directory of the file that names it (checked with clang-19 -E).
+            sub = expand_response_files(inner, cwd, depth + 1)
             if sub is None:
                 return None
             out += sub

@@ -137,7 +137,6 @@ KNOBS: dict[str, Knob] = {k.name: k for k in [
     Knob("tail-dup-placement-threshold", "uint", 2, 0, 32, "tail duplication during layout"),
     Knob("x86-cmov-converter", "bool", True, doc="X86 cmov-to-branch conversion"),
     Knob("enable-ext-tsp-block-placement", "bool", False, doc="ext-TSP block placement"),
-    Knob("align-loops", "uint", 0, 0, 64, "loop alignment in bytes (0 = target default)"),
 ]}
 
 #: Characters an ``opt -passes=`` string may contain (pass names, parameters, nesting); no spaces,

@@ -173,7 +173,33 @@ def compiler_identity(compiler: str) -> dict:
 def host_cpu(compiler: str) -> str:
     """What ``-march=native`` means for this compiler on this host: the ``-target-cpu`` and
     ``-target-feature`` list clang's driver derives (``clang -march=native -### -c``).  ccache
-    hashes the same so that a cache shared between machines never mixes ISAs."""
+    hashes the same so that a cache shared between machines never mixes ISAs.  Cached beside the
+    compiler identity, keyed by the compiler and the host's /proc/cpuinfo model and flags."""
+    ident = compiler_identity(compiler)
+    try:
+        with open("/proc/cpuinfo", "rb") as f:
+            cpuinfo = b"\n".join(l for l in f.read().splitlines() if l.startswith((b"model name", b"flags")))
+    except OSError:
+        cpuinfo = b""
+    stamp = hashlib.sha1(ident["sha256"].encode() + cpuinfo).hexdigest()
+    cache_file = os.path.join(_identity_cache_dir(), "native-" + stamp + ".txt")
+    try:
+        with open(cache_file, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        pass
+    value = _host_cpu_uncached(compiler)
+    try:
+        os.makedirs(os.path.dirname(cache_file), exist_ok=True)
+        with open(cache_file + f".{os.getpid()}", "w", encoding="utf-8") as f:
+            f.write(value)
+        os.replace(cache_file + f".{os.getpid()}", cache_file)
+    except OSError:
+        pass
+    return value
+
+
+def _host_cpu_uncached(compiler: str) -> str:
     out = subprocess.run([compiler, "-march=native", "-###", "-x", "c", "-c", os.devnull, "-o", os.devnull],
                          capture_output=True, text=True, timeout=60)
     cpu = re.search(r'"-target-cpu" "([^"]+)"', out.stderr)

@@ -34,6 +34,14 @@ DEPTH_VAR = "AUTOPASS_CC_DEPTH"
 MAX_DEPTH = 8
 
 
+def full_site() -> None:
+    """Finish Python's start-up when the launcher ran with ``-S`` (install.sh does, to keep the
+    compile hot path fast): process site-packages and .pth files before heavy imports."""
+    if sys.flags.no_site:
+        import site
+        site.main()
+
+
 def warn(message: str) -> None:
     """Print one ``autopass-cc:`` line on stderr."""
     try:
@@ -118,6 +126,7 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
     elif prog.startswith("autopass-c++"):
         cplusplus = True
     if masquerade is None and args and args[0] in SUBCOMMANDS:
+        full_site()
         from .cli import main as cli_main
         return cli_main(args)
 
@@ -223,20 +232,28 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters) -> int | N
     if not ident.get("is_clang"):
         counters.incr("passthrough:not clang")
         return None
+    native = host_cpu(compiler) if inv.uses_native else None
+    material = cachekey.codegen_material(inv, ident, cwd, native)
+    tu_id = cachekey.tu_identity(inv, material, cwd, project)
+    store = counters.store()
+    if store is None:
+        warn(f"{counters.unavailable}; compiling with your own flags")
+        _record(project, compiler, inv, args, cwd, None, tu_id, "error")
+        return None
+    # No entry for this TU identity means no exact key can hit either: skip the preprocessor (the
+    # dominant cost of a cold build) and compile as asked.  The session computes exact keys itself.
+    if store.get_by_tu(tu_id) is None:
+        counters.incr("miss")
+        _record(project, compiler, inv, args, cwd, None, tu_id, "miss")
+        return None
     pre = subprocess.run([compiler] + cachekey.preprocess_args(inv), cwd=cwd, stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     if pre.returncode != 0:
         counters.incr("passthrough:preprocessor error")
         return None
-    native = host_cpu(compiler) if inv.uses_native else None
     key = cachekey.compute(inv, ident, cwd, pre.stdout, native_cpu=native, project=project)
-    store = counters.store()
-    if store is None:
-        warn(f"{counters.unavailable}; compiling with your own flags")
-        _record(project, compiler, inv, args, cwd, key, "error")
-        return None
     pipeline, status, _ = lookup(store, key, settings)
-    _record(project, compiler, inv, args, cwd, key, status)
+    _record(project, compiler, inv, args, cwd, key.digest, key.tu_id, status)
     if pipeline is None or pipeline.is_baseline:
         counters.incr("miss" if pipeline is None else "hit")
         if status == "refused":
@@ -256,7 +273,7 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters) -> int | N
     return 0
 
 
-def _record(project, compiler, inv, args, cwd, key, status) -> None:
+def _record(project, compiler, inv, args, cwd, key_digest, tu_id, status) -> None:
     if not project:
         return
     from . import buildlog
@@ -265,7 +282,7 @@ def _record(project, compiler, inv, args, cwd, key, status) -> None:
             "kind": "compile", "cwd": cwd, "compiler": compiler, "args": list(args),
             "source": os.path.abspath(os.path.join(cwd, inv.source)),
             "output": os.path.abspath(os.path.join(cwd, inv.output)), "lang": inv.lang,
-            "key": key.digest, "tu_id": key.tu_id, "lookup": status})
+            "key": key_digest, "tu_id": tu_id, "lookup": status})
     except OSError:
         pass
 
@@ -287,6 +304,7 @@ def _on_link(compiler, args, cwd, project, settings, counters) -> None:
     if (settings.get("on_miss") == "link" and target and settings.get("run")
             and os.path.abspath(os.path.join(project, target)) == output
             and os.environ.get("AUTOPASS_TUNE", "1") != "0" and not os.environ.get("AUTOPASS_IN_SESSION")):
+        full_site()
         from .tuning.onlink import tune_at_link
         tune_at_link(project, settings, warn)
 

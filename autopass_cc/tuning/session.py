@@ -20,6 +20,8 @@ Steps (ARCHITECTURE.md, data flow; the AutoPass loop):
 
 The user's objects are never written; the target binary is swapped only for the duration of a run
 and restored on exit, Ctrl-C (KeyboardInterrupt), SIGTERM, or -- for SIGKILL -- by the next session.
+The scratch tree (an object per TU and pipeline tried) is removed at the end unless
+``AUTOPASS_KEEP_SCRATCH=1``; the report stays in ``.autopass/sessions/<id>/``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import datetime
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -155,8 +158,12 @@ class Session:
                 if fixed:
                     self.note(fixed)
                 self.program = Program(self.project, self.settings["target"], os.path.join(self.dir, "scratch"))
-                with BinarySwap(self.project, self.program.target) as self.swap:
-                    return self._session()
+                try:
+                    with BinarySwap(self.project, self.program.target) as self.swap:
+                        return self._session()
+                finally:
+                    if not os.environ.get("AUTOPASS_KEEP_SCRATCH"):
+                        shutil.rmtree(os.path.join(self.dir, "scratch"), ignore_errors=True)
         finally:
             if old_term is not None:
                 signal.signal(signal.SIGTERM, old_term)

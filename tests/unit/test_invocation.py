@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from autopass_cc.invocation import Invocation, Link, Skip, classify, classify_link, expand_response_files
+from autopass_cc.invocation import (Invocation, Link, Skip, classify, classify_link, expand_response_files,
+                                   tokenize_gnu)
 
 # --------------------------------------------------------------------------------------------
 # Pass-through cases: (id, argv, expected reason, expected is_link)
@@ -76,6 +77,7 @@ PASS_THROUGH = [
     ("arch", ["-arch", "x86_64", "-c", "x.c"], "multiple architectures", False),
     ("cc1", ["-cc1", "-emit-obj", "x.c"], "internal cc1 call", False),
     ("driver-mode-cpp", ["--driver-mode=cpp", "x.c"], "preprocessing", False),
+    ("include-pch", ["-include-pch", "pre.pch", "-c", "x.c"], "precompiled header", False),
 ]
 
 
@@ -108,6 +110,25 @@ def test_expand_response_files_quoting_and_nesting(tmp_path):
     (tmp_path / "outer.rsp").write_text('-DX="a b" @inner.rsp back\\ slash\n')
     assert expand_response_files(["-c", "@outer.rsp"], str(tmp_path)) == [
         "-c", "-DX=a b", "-DINNER=1", "single quoted arg", "back slash"]
+
+
+@pytest.mark.parametrize("text,tokens", [
+    ("-O2  -c\tx.c\n", ["-O2", "-c", "x.c"]),
+    ('-DA="x\\y" -DB=\'p\\\'q\' -DC=a\\ b "" -DE=a"b c"d', ["-DA=xy", "-DB=p'q", "-DC=a b", "-DE=ab cd"]),
+    ('-DD="unterminated', ["-DD=unterminated"]),
+    ("ü 'dir with space/f.c'", ["ü", "dir with space/f.c"]),
+])
+def test_tokenize_gnu_matches_clang(text, tokens):
+    # expectations checked against clang-19 -E -dM @file
+    assert tokenize_gnu(text) == tokens
+
+
+def test_nested_response_file_is_relative_to_cwd(tmp_path):
+    (tmp_path / "rsp").mkdir()
+    (tmp_path / "rsp" / "outer.rsp").write_text("@inner.rsp\n")
+    (tmp_path / "rsp" / "inner.rsp").write_text("-DWRONG\n")
+    (tmp_path / "inner.rsp").write_text("-DRIGHT\n")
+    assert expand_response_files(["@rsp/outer.rsp"], str(tmp_path)) == ["-DRIGHT"]
 
 
 def test_response_file_link_is_still_a_link(tmp_path):

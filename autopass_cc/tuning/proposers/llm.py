@@ -504,7 +504,8 @@ class LLMProposer(Proposer):
                                   f"max_tokens={self.cfg['max_tokens']})")
         return max(16, min(self.cfg["reply_tokens"], left - prompt_est))
 
-    def _request(self, role: str, messages: list, schema: dict | None, tools: list | None):
+    def _request(self, role: str, messages: list, schema: dict | None, tools: list | None,
+                 temperature: float | None = None):
         """One chat completion with retries; returns the reply message.  Adapts once per
         capability: a 4xx with ``tools`` turns tools off; a 4xx with a ``response_format`` (in
         ``auto`` mode) moves to the next schema mode.  Raises _EndpointFailed."""
@@ -516,7 +517,8 @@ class LLMProposer(Proposer):
             offer_tools = bool(tools) and self.tools_enabled
             mode_before = self.schema_mode or "json_schema"
             kwargs = {"model": self._model_name(), "messages": messages, "max_tokens": reply_cap,
-                      "temperature": self.cfg["temperature"], "seed": self.seed + self.calls}
+                      "temperature": self.cfg["temperature"] if temperature is None else temperature,
+                      "seed": self.seed + self.calls}
             rf = self._response_format(schema, role)
             if rf is not None:
                 kwargs["response_format"] = rf
@@ -590,12 +592,16 @@ class LLMProposer(Proposer):
         self.tokens_used += u["total_tokens"]
         self.prompt_tokens += u["prompt_tokens"]
         self.completion_tokens += u["completion_tokens"]
+        extra = getattr(resp, "model_extra", None) or {}
+        timings = extra.get("timings") if isinstance(extra, dict) else None  # llama.cpp's server adds these
         self._record({**rec, "reply": content, "tool_calls": calls, "latency_s": round(latency, 3),
                       "usage": u, "finish_reason": getattr(resp.choices[0], "finish_reason", None)
-                      if getattr(resp, "choices", None) else None})
+                      if getattr(resp, "choices", None) else None,
+                      **({"timings": timings} if isinstance(timings, dict) else {})})
         return {"content": content, "tool_calls": calls}
 
-    def _chat(self, role: str, messages: list, schema: dict | None, use_tools: bool) -> str:
+    def _chat(self, role: str, messages: list, schema: dict | None, use_tools: bool,
+              temperature: float | None = None) -> str:
         """An agent turn: requests with tool rounds (at most ``max_tool_rounds``, only while the
         messages fit the prompt budget) until the model answers with content.  ``messages`` is
         extended in place with the tool turns."""
@@ -604,7 +610,7 @@ class LLMProposer(Proposer):
         while True:
             size = sum(len(str(m.get("content") or "")) for m in messages)
             offer = use_tools and self.tools_enabled and rounds < self.cfg["max_tool_rounds"] and size < budget * 0.85
-            reply = self._request(role, messages, schema, self._tools() if offer else None)
+            reply = self._request(role, messages, schema, self._tools() if offer else None, temperature)
             if not reply["tool_calls"] or not offer:
                 return reply["content"]
             rounds += 1
@@ -809,7 +815,9 @@ class LLMProposer(Proposer):
         schema = proposal_schema(ids, state.policy)
         messages = self._planner_messages(state)
         for attempt in (1, 2):
-            text = self._chat("planner", messages, schema, use_tools=True)
+            # a retry samples hotter, so that a model stuck on one answer can leave it
+            temperature = None if attempt == 1 else min(1.0, self.cfg["temperature"] + 0.5)
+            text = self._chat("planner", messages, schema, use_tools=True, temperature=temperature)
             self.replies += 1
             try:
                 proposal = self._parse_proposal(text, state)

@@ -40,7 +40,6 @@ GENERIC_MOVES: list[tuple[str, list[Edit]]] = [
     ("interleaved memory accesses", [Edit("knob", "enable-interleaved-mem-accesses", True)]),
     ("wider interleave", [Edit("knob", "force-vector-interleave", 4)]),
     ("GVN hoist + sink", [Edit("knob", "enable-gvn-hoist", True), Edit("knob", "enable-gvn-sink", True)]),
-    ("loop alignment 32", [Edit("knob", "align-loops", 32)]),
     ("no math errno", [Edit("flag", "math-errno", "off")]),
     ("tune for this CPU", [Edit("flag", "mtune", "native")]),
     ("target this CPU", [Edit("flag", "march", "native")]),
@@ -49,7 +48,7 @@ GENERIC_MOVES: list[tuple[str, list[Edit]]] = [
 #: Values local search tries for integer knobs besides halving/doubling.
 _EXTRA_VALUES = {
     "force-vector-width": [1, 2, 4, 8, 16], "force-vector-interleave": [1, 2, 4, 8],
-    "unroll-count": [2, 4, 8], "unroll-max-count": [2, 4, 8, 16], "align-loops": [16, 32, 64],
+    "unroll-count": [2, 4, 8], "unroll-max-count": [2, 4, 8, 16],
     "slp-threshold": [-6, -3, 3], "vectorizer-min-trip-count": [4, 8, 32],
 }
 

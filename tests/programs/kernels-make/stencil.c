@@ -59,7 +59,7 @@ double stencil3d(int n, int iters, uint64_t seed)
     for (size_t i = 0; i < cells; i++)
         a[i] = prng_float(&p) * 2.0f - 1.0f;
     memcpy(b, a, cells * sizeof *a);
-    const size_t sy = (size_t)n, sz = (size_t)n * n;
+    const ptrdiff_t sy = n, sz = (ptrdiff_t)n * n;
     for (int it = 0; it < iters; it++) {
         for (int z = 1; z < n - 1; z++) {
             for (int y = 1; y < n - 1; y++) {

@@ -1,0 +1,68 @@
+"""Settings layering: defaults < user config < project config < AUTOPASS_* < command line."""
+
+import os
+
+import pytest
+
+from autopass_cc import config
+from autopass_cc.errors import ConfigError
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    for k in list(os.environ):
+        if k.startswith("AUTOPASS_"):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    return tmp_path
+
+
+def test_layers(clean_env, monkeypatch):
+    tmp = clean_env
+    (tmp / "xdg" / "autopass-cc").mkdir(parents=True)
+    (tmp / "xdg" / "autopass-cc" / "config.toml").write_text('budget = 5\nmetric = "wall"\n[llm]\nmodel = "m1"\n')
+    proj = tmp / "proj"
+    (proj / "sub" / "deeper").mkdir(parents=True)
+    (proj / "autopass.toml").write_text('run = "./x"\nbudget = 7\n[llm]\nbase_url = "http://127.0.0.1:1/v1"\n')
+    assert config.find_project(str(proj / "sub" / "deeper")) == str(proj)
+    s = config.load(str(proj))
+    assert s["budget"] == 7 and s["metric"] == "wall" and s["run"] == "./x"
+    assert s["llm"] == {"model": "m1", "base_url": "http://127.0.0.1:1/v1"}
+    monkeypatch.setenv("AUTOPASS_BUDGET", "9")
+    assert config.load(str(proj))["budget"] == 9
+    assert config.load(str(proj), {"budget": 11})["budget"] == 11
+
+
+def test_pyproject_table(clean_env):
+    proj = clean_env / "p"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text('[project]\nname="x"\n[tool.autopass]\nrun = "./y"\n')
+    assert config.find_project(str(proj)) == str(proj)
+    assert config.load(str(proj))["run"] == "./y"
+
+
+@pytest.mark.parametrize("text,word", [
+    ("budget = 'many'", "budget"), ("on_miss = 'sometimes'", "on_miss"), ("frobnicate = 1", "frobnicate"),
+    ("run = ", "cannot read"),
+])
+def test_bad_config_is_one_clear_line(clean_env, text, word):
+    proj = clean_env / "p"
+    proj.mkdir()
+    (proj / "autopass.toml").write_text(text + "\n")
+    with pytest.raises(ConfigError) as e:
+        config.load(str(proj))
+    assert word in str(e.value) and "\n" not in str(e.value)
+
+
+def test_cache_dir_order(clean_env, monkeypatch):
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert config.cache_dir() == os.path.join(os.path.expanduser("~"), ".cache", "autopass-cc")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/tmp/xdgc")
+    assert config.cache_dir() == "/tmp/xdgc/autopass-cc"
+    monkeypatch.setenv("AUTOPASS_CACHE_DIR", "/tmp/apc")
+    assert config.cache_dir() == "/tmp/apc"
+
+
+def test_size_parsing(clean_env, monkeypatch):
+    monkeypatch.setenv("AUTOPASS_CACHE_SIZE", "500M")
+    assert config.load(None)["cache_size"] == 500 * 1024 ** 2

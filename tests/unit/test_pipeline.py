@@ -1,0 +1,99 @@
+"""Pipeline value, allowlist and validation: what may reach a command line and what may not."""
+
+import pytest
+
+from autopass_cc.errors import PipelineError
+from autopass_cc.pipeline import FLAG_FAMILIES, KNOBS, Pipeline, Policy, parse_clang_args, validate
+
+
+def test_round_trip_and_stable_digest():
+    p = (Pipeline().with_opt_level("O2").with_knob("unroll-threshold", 600).with_knob("unroll-runtime", True)
+         .with_flag("slp-vectorize", "off").with_passes("default<O2>"))
+    q = Pipeline.from_dict(p.to_dict())
+    assert q == p and q.digest() == p.digest() and len(p.digest()) == 16
+    # Construction order does not change the canonical form.
+    r = (Pipeline().with_flag("slp-vectorize", "off").with_knob("unroll-runtime", "true")
+         .with_knob("unroll-threshold", "600").with_opt_level("O2").with_passes("default<O2>"))
+    assert r.canonical_json() == p.canonical_json()
+
+
+def test_clang_args_order_and_baseline():
+    assert Pipeline().is_baseline and Pipeline().clang_args() == []
+    p = Pipeline().with_opt_level("O3").with_flag("unroll-loops", "on").with_knob("inline-threshold", 500)
+    assert p.clang_args() == ["-O3", "-funroll-loops", "-mllvm", "-inline-threshold=500"]
+    assert not p.is_baseline
+
+
+@pytest.mark.parametrize("name,value,reason", [
+    ("inline-threshold", 999999, "out-of-range"),
+    ("inline-threshold", "12; rm -rf /", "bad-value"),
+    ("unroll-runtime", "maybe", "bad-value"),
+    ("force-vector-width", -4, "out-of-range"),
+])
+def test_knob_values_are_typed_and_ranged(name, value, reason):
+    with pytest.raises(PipelineError) as e:
+        Pipeline().with_knob(name, value)
+    assert e.value.reason == reason
+
+
+def test_unknown_knob_refused():
+    with pytest.raises(PipelineError) as e:
+        Pipeline().with_knob("load", "/tmp/evil.so")
+    assert e.value.reason == "unknown-knob"
+
+
+@pytest.mark.parametrize("tokens", [
+    ["-fplugin=/tmp/evil.so"], ["-Xclang", "-load", "-Xclang", "/tmp/evil.so"], ["-B/tmp"], ["-o", "/etc/passwd"],
+    ["@/tmp/args"], ["-specs=/tmp/x"], ["-include", "/etc/shadow"], ["/tmp/x.c"], ["; rm -rf /"], ["$(reboot)"],
+    ["-mllvm", "-load=/tmp/evil.so"], ["-O9"], ["-Ofast"], ["-ffast-math"], ["-march=native"], ["-fpass-plugin=x.so"],
+    ["-mllvm"], ["-Wl,-rpath,/tmp"], [7],
+])
+def test_parse_clang_args_refuses_everything_off_the_allowlist(tokens):
+    with pytest.raises(PipelineError):
+        parse_clang_args(tokens)
+
+
+def test_parse_clang_args_accepts_allowlisted_text():
+    p = parse_clang_args(["-O2", "-fno-slp-vectorize", "-mllvm", "-unroll-threshold=700", "-mllvm", "-unroll-runtime"])
+    assert p.opt_level == "O2" and dict(p.knobs) == {"unroll-threshold": "700", "unroll-runtime": "true"}
+    assert dict(p.flags) == {"slp-vectorize": "off"}
+
+
+def test_unsafe_math_and_native_need_opt_in():
+    fast = Pipeline().with_flag("fast-math", "on")
+    native = Pipeline().with_flag("march", "native")
+    with pytest.raises(PipelineError) as e:
+        validate(fast)
+    assert e.value.reason == "unsafe-math"
+    with pytest.raises(PipelineError) as e:
+        validate(native)
+    assert e.value.reason == "isa"
+    validate(fast, Policy(allow_unsafe_math=True))
+    validate(native, Policy(allow_native=True))
+    validate(Pipeline().with_flag("fp-contract", "off"))   # turning contraction off is always allowed
+
+
+def test_knob_missing_from_installed_llvm_is_refused():
+    p = Pipeline().with_knob("inline-threshold", 300)
+    with pytest.raises(PipelineError) as e:
+        validate(p, Policy(llvm_options=frozenset({"unroll-threshold"})))
+    assert e.value.reason == "knob-unsupported"
+
+
+@pytest.mark.parametrize("passes", ["default<O3>;x; rm", "a b", "x|y", "../../etc", "", "p'q"])
+def test_pass_strings_are_syntax_only(passes):
+    with pytest.raises(PipelineError):
+        validate(Pipeline().with_passes(passes))
+
+
+def test_every_knob_exists_in_installed_llvm():
+    """The allowlist is checked against clang-19 -mllvm --help-hidden of the installed LLVM."""
+    import shutil
+    if not shutil.which("clang-19"):
+        pytest.skip("clang-19 not installed")
+    from autopass_cc.toolchain import llvm_option_names
+    names = llvm_option_names("clang-19")
+    missing = [k for k in KNOBS if k not in names]
+    assert not missing, missing
+    for fam in FLAG_FAMILIES.values():
+        assert fam.choices

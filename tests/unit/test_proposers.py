@@ -1,0 +1,68 @@
+"""The offline and random proposers always propose legal, new configurations."""
+
+from autopass_cc.pipeline import Pipeline, Policy, validate
+from autopass_cc.tuning.proposers.base import SearchState, TrialResult, TUInfo, config_digest
+from autopass_cc.tuning.proposers.offline import OfflineProposer, neighbour_values
+from autopass_cc.tuning.proposers.random import RandomProposer
+
+
+def _drive(proposer, n=40):
+    tus = [TUInfo("a", "a.c", 0.7, [("hot", 0.7)]), TUInfo("b", "b.c", 0.3)]
+    incumbent, history, tried = {}, [], {config_digest({})}
+    seen = []
+    for i in range(n):
+        st = SearchState(tus, dict(incumbent), list(history), Policy(), n - i, set(tried))
+        prop = proposer.ask(st)
+        if prop is None:
+            break
+        for tu, p in prop.changes.items():
+            assert tu in ("a", "b")
+            validate(p, Policy())
+        cfg = {**incumbent, **prop.changes}
+        d = config_digest(cfg)
+        assert d not in tried, "a configuration was proposed twice"
+        tried.add(d)
+        seen.append(prop)
+        accepted = i in (3, 9)
+        r = TrialResult(i + 1, prop, "faster" if accepted else "slower", ratio=1.05 if accepted else 0.97,
+                        accepted=accepted)
+        if accepted:
+            incumbent = cfg
+        history.append(r)
+        proposer.tell(r)
+    return seen
+
+
+def test_offline_proposer_is_legal_and_never_repeats():
+    seen = _drive(OfflineProposer(seed=1))
+    assert len(seen) == 40
+    assert seen[0].agent == "generic" and set(seen[0].changes) == {"a", "b"}   # program-wide moves first
+    assert any(p.agent in ("local-search", "restart") for p in seen)
+
+
+def test_offline_is_repeatable_with_a_seed():
+    a = [p.edits for p in _drive(OfflineProposer(seed=3), 30)]
+    b = [p.edits for p in _drive(OfflineProposer(seed=3), 30)]
+    assert a == b
+
+
+def test_random_proposer_is_legal():
+    assert len(_drive(RandomProposer(seed=2))) == 40
+
+
+def test_offline_skips_edits_that_failed():
+    prop = OfflineProposer(seed=0)
+    tus = [TUInfo("a", "a.c", 1.0)]
+    st = SearchState(tus, {}, [], Policy(), 10, {config_digest({})})
+    first = prop.ask(st)
+    failed = TrialResult(1, first, "failed", "wrong output")
+    st2 = SearchState(tus, {}, [failed], Policy(), 9, {config_digest({}), config_digest(first.changes)})
+    second = prop.ask(st2)
+    assert second.edits != first.edits
+
+
+def test_neighbour_values_stay_in_range():
+    assert neighbour_values("unroll-runtime", "false") == [True]
+    vals = neighbour_values("inline-threshold", "225")
+    assert 112 in vals and 450 in vals and all(0 <= v <= 5000 for v in vals)
+    assert all(0 <= v <= 64 for v in neighbour_values("force-vector-width", None))
