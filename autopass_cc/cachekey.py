@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from collections import namedtuple
 
 from . import SCHEMA_VERSION
 from .invocation import DEP_ARG_FLAGS, DEP_FLAGS, Invocation
@@ -40,13 +40,10 @@ _OUTPUT_EMBEDDING = ("-gsplit-dwarf", "--coverage", "-ftest-coverage", "-fprofil
 _CWD_EMBEDDING = ("--coverage", "-ftest-coverage", "-fprofile-arcs", "-fcoverage-mapping")
 
 
-@dataclass(frozen=True)
-class CacheKey:
+class CacheKey(namedtuple("CacheKey", "digest tu_id material")):
     """``digest``: 40 hex digits (SHA-256 prefix) of the canonical material; ``tu_id``: 40 hex
     digits naming the TU independent of its content; ``material``: the readable ingredients."""
-    digest: str
-    tu_id: str
-    material: dict
+    __slots__ = ()
 
 
 def preprocess_args(inv: Invocation) -> list[str]:

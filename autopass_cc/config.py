@@ -18,10 +18,16 @@ import os
 
 from .errors import ConfigError
 
-try:
-    import tomllib as _toml
-except ImportError:  # Python < 3.11
-    import tomli as _toml
+
+
+def _toml():
+    """The TOML reader, imported on first use (~5 ms; the hot path needs it only when a project
+    or user config file exists)."""
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib
+    return tomllib
 
 PROJECT_FILE = "autopass.toml"
 STATE_DIR = ".autopass"
@@ -98,12 +104,15 @@ def state_dir(project: str) -> str:
 
 
 def _read_toml(path: str) -> dict:
+    if not os.path.exists(path):
+        return {}
+    toml = _toml()
     try:
         with open(path, "rb") as f:
-            return _toml.load(f)
+            return toml.load(f)
     except FileNotFoundError:
         return {}
-    except (OSError, _toml.TOMLDecodeError) as e:
+    except (OSError, toml.TOMLDecodeError) as e:
         raise ConfigError(f"cannot read {path}: {e}; fix the file or delete it") from None
 
 

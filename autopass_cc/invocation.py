@@ -14,7 +14,7 @@ them: a session relinks the program from that record.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 C_EXTS = {".c": "c"}
 #: clang's own list (clang/lib/Driver/Types.cpp, ``lookupTypeForExtension``); matched case-sensitively.
@@ -79,15 +79,14 @@ PREPROC_ARG_FLAGS = {"-I", "-isystem", "-iquote", "-idirafter", "-include", "-im
                      "-ivfsoverlay"}
 
 
-@dataclass(frozen=True)
-class Skip:
+# Value types are namedtuples: importing the dataclasses module costs ~6 ms (it imports inspect),
+# paid by every compile (benchmarks/overhead.py).
+class Skip(namedtuple("Skip", "reason is_link", defaults=(False,))):
     """Not one TU compile: pass through unchanged.  ``reason`` is a short stats label."""
-    reason: str
-    is_link: bool = False
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(namedtuple("Invocation", "args source output lang codegen_args dep_args has_debug_info uses_native source_index", defaults=(False, False, -1,))):
     """One intercepted compile: ``args`` is the argv after the compiler, exactly as given.
 
     ``source`` and ``output`` are as written on the command line (relative to the cwd of the
@@ -95,15 +94,8 @@ class Invocation:
     the object besides the preprocessed text (no ``-o``, dependency-file, ``-c``, ``-I``/``-D``...
     options, no source), in order; ``dep_args`` are the dependency-file options, in order.
     """
-    args: tuple
-    source: str
-    output: str
-    lang: str
-    codegen_args: tuple
-    dep_args: tuple
-    has_debug_info: bool = False
-    uses_native: bool = False
-    source_index: int = -1
+    __slots__ = ()
+
 
 
 def tokenize_gnu(text: str) -> list[str]:
@@ -188,9 +180,9 @@ def classify(args: list[str], cwd: str = ".", cplusplus: bool = False) -> Invoca
 
     Returns an Invocation only for ``-c`` of exactly one C/C++ source to one object file; else a
     Skip whose reason is one of: "no input", "probe", "preprocessing", "link", "multiple source
-    files", "output to stdout", "output to /dev/null", "input from stdin", "unsupported source
-    language", "unsupported option ...", "missing option argument", "response file",
-    "response file unreadable", "non-source input", and the MODE_SKIPS labels."""
+    files", "output to stdout", "output to /dev/null", "input from stdin", "input from /dev/null",
+    "unsupported source language", "unsupported option ...", "missing option argument", "response
+    file", "response file unreadable", "non-source input", and the MODE_SKIPS labels."""
     if not args:
         return Skip("no input")
     expanded = expand_response_files(args, cwd)
@@ -219,6 +211,8 @@ def classify(args: list[str], cwd: str = ".", cplusplus: bool = False) -> Invoca
                 return Skip(reason)
         if a == "-":
             return Skip("input from stdin")
+        if a == os.devnull:  # option values never reach here: they are consumed with their option
+            return Skip("input from /dev/null")  # a probe (``-x c -c /dev/null``), nothing to tune
         if a in ("-c", "--compile"):
             compile_only = True
             i += 1
@@ -303,12 +297,10 @@ def classify(args: list[str], cwd: str = ".", cplusplus: bool = False) -> Invoca
                       dep_args=tuple(deps), has_debug_info=debug, uses_native=native, source_index=idx)
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(namedtuple("Link", "output inputs", defaults=((),))):
     """A link call worth recording: ``output`` (as written; default ``a.out``) and ``inputs``
     (object files, archives and shared objects named on the command line, as written)."""
-    output: str
-    inputs: tuple = field(default_factory=tuple)
+    __slots__ = ()
 
 
 def classify_link(args: list[str], cwd: str = ".") -> Link | None:

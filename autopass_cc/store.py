@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import time
 
 from . import SCHEMA_VERSION
@@ -139,6 +138,7 @@ def open_store(directory: str | None = None, size_limit: int | None = None, atte
             last = e
             if isinstance(e, PermissionError) or "readonly" in str(e) or "read-only" in str(e):
                 break
+            import random
             time.sleep(delay * (1 + random.random()))
             delay *= 2
     raise StoreUnavailable(f"cache {directory} unavailable ({type(last).__name__}: {last}); "

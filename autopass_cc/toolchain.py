@@ -19,9 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import subprocess
-import tempfile
 
 from .errors import CompilerNotFound
 
@@ -149,6 +146,9 @@ def compiler_identity(compiler: str) -> dict:
             return ident
     except (OSError, ValueError):
         pass
+    import re
+    import subprocess
+    import tempfile
     out = subprocess.run([real, "--version"], capture_output=True, text=True, timeout=60)
     version = out.stdout.splitlines()[0] if out.stdout else ""
     target = ""
@@ -200,6 +200,8 @@ def host_cpu(compiler: str) -> str:
 
 
 def _host_cpu_uncached(compiler: str) -> str:
+    import re
+    import subprocess
     out = subprocess.run([compiler, "-march=native", "-###", "-x", "c", "-c", os.devnull, "-o", os.devnull],
                          capture_output=True, text=True, timeout=60)
     cpu = re.search(r'"-target-cpu" "([^"]+)"', out.stderr)
@@ -210,6 +212,9 @@ def _host_cpu_uncached(compiler: str) -> str:
 def llvm_option_names(compiler: str) -> frozenset[str]:
     """Names of the ``-mllvm`` options the installed LLVM accepts (from ``-mllvm --help-hidden``),
     without leading dashes.  Used to check knobs before a trial is spent on them."""
+    import re
+    import subprocess
+    import tempfile
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "t.c")
         with open(src, "w") as f:

@@ -22,8 +22,6 @@ This module imports neither click, openai nor the tuning code (benchmarks/overhe
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 
 SUBCOMMANDS = {"init", "tune", "stats", "explain", "cache", "demo", "doctor", "help"}
@@ -80,7 +78,9 @@ def _looks_like_compiler(arg: str) -> str | None:
     base = os.path.basename(arg)
     if not any(h in base for h in _COMPILER_HINTS) or os.path.splitext(base)[1] in (".c", ".cc", ".cpp", ".o", ".a", ".so"):
         return None
-    path = arg if os.sep in arg else shutil.which(arg)
+    from .toolchain import which_all
+    found = which_all(arg)
+    path = found[0] if found else None
     if path and os.path.isfile(path) and os.access(path, os.X_OK):
         return path
     return None
@@ -246,6 +246,7 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters) -> int | N
         counters.incr("miss")
         _record(project, compiler, inv, args, cwd, None, tu_id, "miss")
         return None
+    import subprocess
     pre = subprocess.run([compiler] + cachekey.preprocess_args(inv), cwd=cwd, stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     if pre.returncode != 0:
