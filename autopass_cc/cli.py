@@ -160,7 +160,7 @@ def _is_baseline(entry: dict) -> bool:
 def explain(source, as_json, evidence):
     """Which pipeline SOURCE gets, why, and with what evidence."""
     from . import buildlog, cachekey
-    from .invocation import Invocation, classify
+    from .invocation import Invocation, classify_record
     from .pipeline import Pipeline
     from .store import open_store
     from .toolchain import compiler_identity, host_cpu
@@ -174,7 +174,7 @@ def explain(source, as_json, evidence):
         raise AutopassError(f"{source} was not compiled through autopass-cc in this project; build it with "
                             "CC=autopass-cc first")
     rec = recs[-1]
-    inv = classify(rec["args"], rec["cwd"])
+    inv = classify_record(rec)
     if not isinstance(inv, Invocation):
         raise AutopassError(f"the recorded compile of {source} is not interceptable ({inv.reason})")
     ident = compiler_identity(rec["compiler"])

@@ -303,6 +303,16 @@ class Link(namedtuple("Link", "output inputs", defaults=((),))):
     __slots__ = ()
 
 
+def classify_record(rec: dict) -> Invocation | Skip:
+    """Classify a compile record of the build log (buildlog.py) exactly as the wrapper did: same
+    arguments, directory and driver mode (``cplusplus``, recorded; older records: guessed from the
+    compiler's name), so the cache key a session computes equals the wrapper's."""
+    cplusplus = rec.get("cplusplus")
+    if cplusplus is None:
+        cplusplus = "++" in os.path.basename(rec.get("compiler", ""))
+    return classify(list(rec["args"]), rec["cwd"], cplusplus=bool(cplusplus))
+
+
 def classify_link(args: list[str], cwd: str = ".") -> Link | None:
     """The Link a pass-through call performs, or None (no object inputs: nothing to relink).
     Pure; response files are expanded for reading only."""

@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
         counters.incr("error:config")
         return _exec_real(compiler, args)
     try:
-        rc = _intercept(compiler, inv, args, cwd, project, settings, counters)
+        rc = _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus)
         if rc is not None:
             return rc
     except Exception as e:
@@ -224,7 +224,7 @@ def lookup(store, key, settings: dict):
     return p, status, entry
 
 
-def _intercept(compiler, inv, args, cwd, project, settings, counters) -> int | None:
+def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=False) -> int | None:
     """Compile one TU: key, lookup, emit.  Returns an exit code, or None to run the user's command."""
     from . import cachekey
     from .toolchain import compiler_identity, host_cpu
@@ -238,13 +238,13 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters) -> int | N
     store = counters.store()
     if store is None:
         warn(f"{counters.unavailable}; compiling with your own flags")
-        _record(project, compiler, inv, args, cwd, None, tu_id, "error")
+        _record(project, compiler, inv, args, cwd, None, tu_id, "error", cplusplus)
         return None
     # No entry for this TU identity means no exact key can hit either: skip the preprocessor (the
     # dominant cost of a cold build) and compile as asked.  The session computes exact keys itself.
     if store.get_by_tu(tu_id) is None:
         counters.incr("miss")
-        _record(project, compiler, inv, args, cwd, None, tu_id, "miss")
+        _record(project, compiler, inv, args, cwd, None, tu_id, "miss", cplusplus)
         return None
     import subprocess
     pre = subprocess.run([compiler] + cachekey.preprocess_args(inv), cwd=cwd, stdin=subprocess.DEVNULL,
@@ -254,7 +254,7 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters) -> int | N
         return None
     key = cachekey.compute(inv, ident, cwd, pre.stdout, native_cpu=native, project=project)
     pipeline, status, _ = lookup(store, key, settings)
-    _record(project, compiler, inv, args, cwd, key.digest, key.tu_id, status)
+    _record(project, compiler, inv, args, cwd, key.digest, key.tu_id, status, cplusplus)
     if pipeline is None or pipeline.is_baseline:
         counters.incr("miss" if pipeline is None else "hit")
         if status == "refused":
@@ -274,7 +274,7 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters) -> int | N
     return 0
 
 
-def _record(project, compiler, inv, args, cwd, key_digest, tu_id, status) -> None:
+def _record(project, compiler, inv, args, cwd, key_digest, tu_id, status, cplusplus=False) -> None:
     if not project:
         return
     from . import buildlog
@@ -283,7 +283,7 @@ def _record(project, compiler, inv, args, cwd, key_digest, tu_id, status) -> Non
             "kind": "compile", "cwd": cwd, "compiler": compiler, "args": list(args),
             "source": os.path.abspath(os.path.join(cwd, inv.source)),
             "output": os.path.abspath(os.path.join(cwd, inv.output)), "lang": inv.lang,
-            "key": key_digest, "tu_id": tu_id, "lookup": status})
+            "key": key_digest, "tu_id": tu_id, "lookup": status, "cplusplus": bool(cplusplus)})
     except OSError:
         pass
 

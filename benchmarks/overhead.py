@@ -45,7 +45,7 @@ def seed_entries(project: str, env: dict) -> int:
     code = f"""
 import os
 from autopass_cc import buildlog
-from autopass_cc.invocation import classify
+from autopass_cc.invocation import classify_record
 from autopass_cc.store import open_store
 from autopass_cc.toolchain import compiler_identity
 from autopass_cc.tuning.program import TU
@@ -54,7 +54,7 @@ compiles, _ = buildlog.latest(buildlog.read({project!r}))
 s = open_store(); n = 0
 for rec in compiles.values():
     t = TU(0, rec["tu_id"], rec["source"], rec["source"], rec["output"], rec["cwd"], rec["compiler"], rec["args"],
-           classify(rec["args"], rec["cwd"]))
+           classify_record(rec))
     key = tu_cache_key(t, compiler_identity(rec["compiler"]), {project!r})
     s.put_tuned(key.digest, key.tu_id, {{"pipeline": {{}}, "source": t.rel, "material": key.material,
                 "provenance": {{"status": "benchmark seed"}}}})

@@ -27,7 +27,7 @@ from .. import buildlog
 from ..config import state_dir
 from ..emit import compile_tu, retarget
 from ..errors import BuildLogError, SessionError
-from ..invocation import Invocation, classify
+from ..invocation import Invocation, classify_record
 from ..pipeline import Pipeline
 
 
@@ -107,7 +107,7 @@ class Program:
     def _add(self, rec: dict, archive: str | None) -> None:
         if any(t.output == rec["output"] for t in self.tus):
             return
-        inv = classify(rec["args"], rec["cwd"])
+        inv = classify_record(rec)
         if not isinstance(inv, Invocation):
             return
         rel = os.path.relpath(rec["source"], self.project) if rec["source"].startswith(self.project + os.sep) else rec["source"]

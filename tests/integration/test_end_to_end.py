@@ -72,7 +72,7 @@ def _store_pipeline(project: str, source_name: str, pipeline_dict: dict, env: di
 import os, sys
 os.chdir({project!r})
 from autopass_cc import buildlog
-from autopass_cc.invocation import classify
+from autopass_cc.invocation import classify_record
 from autopass_cc.pipeline import Pipeline
 from autopass_cc.store import open_store
 from autopass_cc.toolchain import compiler_identity
@@ -81,7 +81,7 @@ from autopass_cc.tuning.program import TU
 compiles, _ = buildlog.latest(buildlog.read({project!r}))
 rec = next(r for r in compiles.values() if os.path.basename(r["source"]) == {source_name!r})
 t = TU(0, rec["tu_id"], rec["source"], {source_name!r}, rec["output"], rec["cwd"], rec["compiler"], rec["args"],
-       classify(rec["args"], rec["cwd"]))
+       classify_record(rec))
 key = tu_cache_key(t, compiler_identity(rec["compiler"]), {project!r})
 s = open_store()
 s.put_tuned(key.digest, key.tu_id, {{"pipeline": Pipeline.from_dict({pipeline_dict!r}).to_dict(), "source": {source_name!r},

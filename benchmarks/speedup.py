@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Tuned vs ``-O3`` speedups on our test programs, measured side by side in one run.
+
+For each program (built with its own build system: make, autotools, CMake) it builds
+
+* ``O3``      -- plain clang-19 with the program's default flags (-O3);
+* one tuned binary per proposer (``--proposers offline,random`` by default): a fresh copy built
+  with ``CC=autopass-cc``, a session of ``--budget`` trials with that proposer, then a clean rebuild
+  that takes the pipelines from the cache (a fresh cache per proposer);
+* ``PGO``     -- clang's instrumented PGO (-fprofile-instr-generate, one run of the run command,
+  llvm-profdata-19 merge, -fprofile-instr-use) for reference;
+
+then runs every binary's run command in interleaved rounds (order rotated each round), checks
+each prints what ``O3`` prints, and reports per variant the median CPU time, the speedup
+median(O3) / median(variant) with a paired bootstrap 95% CI, and the geomean over programs.
+
+Usage: python3 benchmarks/speedup.py [--budget 16] [--rounds 15] [--programs demo,kernels-make]
+       [--proposers offline,random] [--no-pgo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from autopass_cc.tuning.measure import ratio_ci, run_command  # noqa: E402
+
+
+def _make(cc, cflags=None, ldflags=None):
+    cmd = ["make", "-j2", f"CC={cc}"]
+    if cflags:
+        cmd.append(f"CFLAGS={cflags}")
+    if ldflags:
+        cmd.append(f"LDFLAGS={ldflags}")
+    return [cmd]
+
+
+def _cmake(cc, cflags=None, ldflags=None):
+    conf = ["cmake", "-S", ".", "-B", "build", f"-DCMAKE_C_COMPILER={cc}"]
+    if cflags:
+        conf.append(f"-DCMAKE_C_FLAGS={cflags}")
+    if ldflags:
+        conf.append(f"-DCMAKE_EXE_LINKER_FLAGS={ldflags}")
+    return [conf, ["cmake", "--build", "build", "-j2"]]
+
+
+def _autotools(cc, cflags=None, ldflags=None):
+    conf = ["./configure", f"CC={cc}"]
+    if cflags:
+        conf.append(f"CFLAGS={cflags}")
+    if ldflags:
+        conf.append(f"LDFLAGS={ldflags}")
+    return [["autoreconf", "-fi"], conf, ["make", "-j2"]]
+
+
+#: name -> (source dir, build recipe, clean command, run command from the project root, target)
+PROGRAMS = {
+    "demo": ("examples/demo", _make, ["make", "clean"], "./demo 300", "demo"),
+    "kernels-make": ("tests/programs/kernels-make", _make, ["make", "clean"], "./kernels 400", "kernels"),
+    "lzpack-autotools": ("tests/programs/lzpack-autotools", _autotools, ["make", "clean"],
+                         "src/lzpack 160", "src/lzpack"),
+    "interp-cmake": ("tests/programs/interp-cmake", _cmake, ["cmake", "--build", "build", "--target", "clean"],
+                     "build/interp 25", "build/interp"),
+}
+
+
+def sh(cmd, cwd, env, quiet=True):
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=quiet, text=True, stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        sys.exit(f"failed in {cwd}: {' '.join(cmd)}\n{(r.stdout or '')[-2000:]}\n{(r.stderr or '')[-2000:]}")
+    return r
+
+
+def fresh_copy(name: str, work: str, variant: str) -> str:
+    src = os.path.join(ROOT, PROGRAMS[name][0])
+    dst = os.path.join(work, name, variant)
+    shutil.copytree(src, dst)
+    return dst
+
+
+def build_o3(name, work, env):
+    d = fresh_copy(name, work, "O3")
+    for cmd in PROGRAMS[name][1]("clang-19"):
+        sh(cmd, d, env)
+    return d
+
+
+def build_tuned(name, work, env, wrapper, proposer, budget, seed):
+    d = fresh_copy(name, work, proposer)
+    _, recipe, clean, run_cmd, target = PROGRAMS[name]
+    e = dict(env, AUTOPASS_CACHE_DIR=os.path.join(work, name, f"cache-{proposer}"))
+    sh([wrapper, "init", "--run", run_cmd, "--target", target, "--on-miss", "off", "--budget", str(budget)], d, e)
+    for cmd in recipe(wrapper):
+        sh(cmd, d, e)
+    t0 = time.time()
+    r = sh([wrapper, "tune", "--budget", str(budget), "--proposer", proposer, "--seed", str(seed), "--json", "--quiet"], d, e)
+    report = json.loads(r.stdout)
+    sh(clean, d, e)
+    sh(recipe(wrapper)[-1], d, e)
+    counts = {}
+    for t in report["trials"]:
+        counts[t["verdict"]] = counts.get(t["verdict"], 0) + 1
+    info = {"session_speedup": report.get("speedup"), "trials": len(report["trials"]), "verdicts": counts,
+            "minutes": round((time.time() - t0) / 60, 1), "winner": report.get("winner"),
+            "hot": [(os.path.basename(t["source"]), round(t["weight"] or 0, 3)) for t in report.get("tus", [])]}
+    return d, info
+
+
+def build_pgo(name, work, env):
+    d = fresh_copy(name, work, "PGO")
+    _, recipe, clean, run_cmd, _ = PROGRAMS[name]
+    prof = os.path.join(d, "pgo")
+    os.makedirs(prof)
+    gen = "-O3 -g0 -fprofile-instr-generate"
+    for cmd in recipe("clang-19", gen, "-fprofile-instr-generate"):
+        sh(cmd, d, env)
+    sh(["sh", "-c", run_cmd + " > /dev/null"], d, dict(env, LLVM_PROFILE_FILE=os.path.join(prof, "%p.profraw")))
+    raws = [os.path.join(prof, f) for f in os.listdir(prof) if f.endswith(".profraw")]
+    merged = os.path.join(prof, "merged.profdata")
+    sh(["llvm-profdata-19", "merge", "-o", merged] + raws, d, env)
+    if os.path.exists(os.path.join(d, "build")):
+        shutil.rmtree(os.path.join(d, "build"))
+    else:
+        sh(clean, d, env)
+    for cmd in recipe("clang-19", f"-O3 -g0 -fprofile-instr-use={merged} -Wno-profile-instr-unprofiled"):
+        sh(cmd, d, env)
+    return d
+
+
+def geomean(xs):
+    xs = [x for x in xs if x and x > 0]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--budget", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--programs", default=",".join(PROGRAMS))
+    ap.add_argument("--proposers", default="offline,random")
+    ap.add_argument("--no-pgo", action="store_true")
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args()
+    wrapper = os.path.join(sysconfig.get_path("scripts"), "autopass-cc")
+    work = tempfile.mkdtemp(prefix="autopass-speedup-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOPASS_", "OPENAI_"))}
+    env["XDG_CONFIG_HOME"] = os.path.join(work, "config")
+    programs = args.programs.split(",")
+    proposers = [p for p in args.proposers.split(",") if p]
+    variants = ["O3"] + proposers + ([] if args.no_pgo else ["PGO"])
+    results = {}
+    for name in programs:
+        dirs, infos = {}, {}
+        print(f"[{name}] building O3", file=sys.stderr, flush=True)
+        dirs["O3"] = build_o3(name, work, env)
+        for p in proposers:
+            print(f"[{name}] tuning with the {p} proposer, budget {args.budget}", file=sys.stderr, flush=True)
+            dirs[p], infos[p] = build_tuned(name, work, env, wrapper, p, args.budget, args.seed)
+            print(f"[{name}]   {infos[p]}", file=sys.stderr, flush=True)
+        if not args.no_pgo:
+            print(f"[{name}] building PGO", file=sys.stderr, flush=True)
+            dirs["PGO"] = build_pgo(name, work, env)
+        run_cmd = PROGRAMS[name][3]
+        times = {v: [] for v in variants}
+        outputs = {}
+        for v in variants:  # warm-up, and the reference outputs
+            r = run_command(run_cmd, cwd=dirs[v], timeout_s=600)
+            outputs[v] = (r.returncode, r.stdout)
+        for rnd in range(args.rounds):
+            order = variants[rnd % len(variants):] + variants[:rnd % len(variants)]
+            for v in order:
+                times[v].append(run_command(run_cmd, cwd=dirs[v], timeout_s=600).cpu_s)
+        results[name] = {}
+        for v in variants:
+            if v == "O3":
+                ratio, lo, hi = 1.0, 1.0, 1.0
+            else:
+                ratio, lo, hi = ratio_ci(times["O3"], times[v], seed=args.seed)
+            results[name][v] = {"median_s": statistics.median(times[v]), "speedup": ratio, "ci": [lo, hi],
+                                "same_output": outputs[v] == outputs["O3"], **infos.get(v, {})}
+    print(f"\nspeedup over -O3 (median CPU time ratio, paired bootstrap 95% CI, {args.rounds} interleaved rounds; "
+          f"tuning budget {args.budget} trials per proposer)")
+    head = f"{'program':<18}{'O3 s':>8}" + "".join(f"{v:>24}" for v in variants[1:])
+    print(head)
+    for name in programs:
+        row = f"{name:<18}{results[name]['O3']['median_s']:>8.3f}"
+        for v in variants[1:]:
+            r = results[name][v]
+            mark = "" if r["same_output"] else " WRONG"
+            row += f"{r['speedup']:>9.3f} ({r['ci'][0]:.3f}-{r['ci'][1]:.3f}){mark:>0}"
+        print(row)
+    print(f"{'geomean':<18}{'':>8}" + "".join(
+        f"{geomean([results[n][v]['speedup'] for n in programs]):>24.3f}" for v in variants[1:]))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
