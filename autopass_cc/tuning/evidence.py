@@ -567,7 +567,12 @@ def collect(compiler: str, args: list[str], cwd: str, pipeline, workdir: str) ->
             res = emit.compile_tu(compiler, inv, emit.retarget(list(args), obj), pipeline, cwd, output=obj,
                                   extra=record + [f"-foptimization-record-file={remarks}"], opt_tool=opt)
         finally:
-            _out, ir_err = ir_proc.communicate(timeout=_REMARK_TIMEOUT_S)
+            try:
+                _out, ir_err = ir_proc.communicate(timeout=_REMARK_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                ir_proc.kill()
+                ir_proc.communicate()
+                raise EvidenceError(f"the IR compile took more than {_REMARK_TIMEOUT_S} s") from None
         if res.returncode != 0:
             raise EvidenceError(f"compile failed ({res.returncode}): {_tail(res.stderr)}")
         if ir_proc.returncode != 0:
@@ -576,13 +581,15 @@ def collect(compiler: str, args: list[str], cwd: str, pipeline, workdir: str) ->
     else:
         step1 = ([compiler] + emit.tuned_args(emit.retarget(list(args), bc), pipeline)
                  + ["-Xclang", "-disable-llvm-passes", "-emit-llvm"])
-        r = subprocess.run(step1, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True)
+        r = subprocess.run(step1, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=_REMARK_TIMEOUT_S)
         if r.returncode != 0:
             raise EvidenceError(f"front end failed ({r.returncode}): {_tail(r.stderr)}")
         step2 = ([opt] + emit.opt_target_args(bc, inv.codegen_args) + [f"-{n}={v}" for n, v in pipeline.knobs]
                  + [f"-passes={pipeline.passes}", bc, "-S", "-o", ll, f"-pass-remarks-output={remarks}",
                     "-pass-remarks-format=yaml"])
-        r = subprocess.run(step2, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True)
+        r = subprocess.run(step2, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=_REMARK_TIMEOUT_S)
         if r.returncode != 0:
             raise EvidenceError(f"opt failed ({r.returncode}): {_tail(r.stderr)}")
         level = [f"-{pipeline.opt_level}"] if pipeline.opt_level else []
@@ -590,7 +597,8 @@ def collect(compiler: str, args: list[str], cwd: str, pipeline, workdir: str) ->
                  + [a for a in pipeline.clang_args() if a != f"-{pipeline.opt_level}"]
                  + ["-Wno-unused-command-line-argument", "-Xclang", "-disable-llvm-passes", "-c", ll, "-o", obj]
                  + record + [f"-foptimization-record-file={cg_remarks}"])
-        r = subprocess.run(step3, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True)
+        r = subprocess.run(step3, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=_REMARK_TIMEOUT_S)
         if r.returncode != 0:
             raise EvidenceError(f"back end failed ({r.returncode}): {_tail(r.stderr)}")
         record_files = [remarks, cg_remarks]
@@ -658,7 +666,7 @@ def describe_function(name: str, f: dict, tag: str = "") -> list[str]:
                      + (f" ({notes})" if notes else ""))
     for v in f.get("not_vectorized", [])[:4]:
         why = "; ".join(f"{r['name']}: {_short(r['message'], 80)}" for r in v.get("reasons", [])[:2]) or "no reason given"
-        lines.append(f"  NOT vectorized L{v['line']}: {why}")
+        lines.append(f"  NOT vectorized L{v['line'] or '?'}: {why}")
     for u in f.get("unrolled", [])[:4]:
         lines.append(f"  unrolled L{u['line']}: {u['kind']} x{u['count']}")
     for u in f.get("not_unrolled", [])[:2]:
@@ -667,9 +675,9 @@ def describe_function(name: str, f: dict, tag: str = "") -> list[str]:
     if inl:
         lines.append("  inlined: " + ", ".join(f"{i['callee']}(cost {i['cost']}/thr {i['threshold']})" for i in inl[:6])
                      + (f" +{f['counts']['inlined'] - 6} more" if f["counts"]["inlined"] > 6 else ""))
-    for i in f.get("not_inlined", [])[:5]:
+    for i in sorted(f.get("not_inlined", []), key=lambda i: i.get("reason") != "TooCostly")[:5]:
         extra = f" cost {i['cost']} > threshold {i['threshold']}" if i.get("reason") == "TooCostly" else ""
-        lines.append(f"  NOT inlined L{i['line']}: {i['callee']} {i.get('reason')}{extra}")
+        lines.append(f"  NOT inlined L{i['line'] or '?'}: {i['callee']} {i.get('reason')}{extra}")
     c = f.get("counts", {})
     misc = []
     if c.get("licm_hoisted") or c.get("licm_sunk") or c.get("licm_missed"):
