@@ -51,6 +51,7 @@ DEFAULTS: dict = {
     "max_rounds": 15,
     "confirm_rounds": 15,      # fresh rounds confirming the final winner against the baseline
     "confidence": 0.95,
+    "min_gain": 0.005,         # smallest speedup (a ratio - 1) worth keeping; +-2x it ends a measurement
     "max_tus": 6,              # most TUs a session tunes (the hottest first)
     "profile": "auto",         # "auto" | "callgrind" | "none": how hot TUs are found
     "cache_size": 2 * 1024 ** 3,   # bytes
@@ -58,7 +59,7 @@ DEFAULTS: dict = {
 }
 
 _INT_KEYS = {"budget", "seed", "min_rounds", "max_rounds", "confirm_rounds", "max_tus", "cache_size"}
-_FLOAT_KEYS = {"run_timeout", "confidence"}
+_FLOAT_KEYS = {"run_timeout", "confidence", "min_gain"}
 _BOOL_KEYS = {"allow_unsafe_math", "allow_native"}
 _CHOICES = {"on_miss": ("off", "link"), "proposer": ("auto", "offline", "random", "llm"),
             "metric": ("cpu", "wall"), "profile": ("auto", "callgrind", "none")}

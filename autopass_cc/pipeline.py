@@ -139,6 +139,10 @@ KNOBS: dict[str, Knob] = {k.name: k for k in [
     Knob("enable-ext-tsp-block-placement", "bool", False, doc="ext-TSP block placement"),
 ]}
 
+#: Flag families that only configure clang's own middle-end pipeline (PassBuilder options set by the
+#: driver); with a ``passes`` string they would be silently ignored, so validate() refuses the mix.
+PIPELINE_ONLY_FAMILIES = frozenset({"unroll-loops", "vectorize", "slp-vectorize", "inline-functions"})
+
 #: Characters an ``opt -passes=`` string may contain (pass names, parameters, nesting); no spaces,
 #: quotes, shell metacharacters or path separators.  LLVM's PassBuilder grammar: NewPassManager.rst.
 _PASSES_RE = re.compile(r"^[A-Za-z0-9<>;,=()_.\-]+$")
@@ -272,7 +276,7 @@ def validate(p: Pipeline, policy: Policy = Policy()) -> Pipeline:
 
     Raises PipelineError (with ``reason`` one of ``bad-opt-level``, ``unknown-flag``,
     ``unsafe-math``, ``isa``, ``unknown-knob``, ``knob-unsupported``, ``bad-value``,
-    ``out-of-range``, ``bad-passes``).  Whether ``opt-19`` accepts the passes string is checked by
+    ``out-of-range``, ``bad-passes``, ``conflict``).  Whether ``opt-19`` accepts the passes string is checked by
     the session (it needs a process), not here."""
     if p.opt_level is not None and p.opt_level not in OPT_LEVELS:
         raise PipelineError(f"optimization level {p.opt_level!r} is not one of {', '.join(OPT_LEVELS)}",
@@ -299,6 +303,10 @@ def validate(p: Pipeline, policy: Policy = Policy()) -> Pipeline:
         if not p.passes or len(p.passes) > 20000 or not _PASSES_RE.match(p.passes):
             raise PipelineError("the pass pipeline contains characters outside pass-pipeline syntax",
                                 "bad-passes")
+        ignored = sorted(f for f, _ in p.flags if f in PIPELINE_ONLY_FAMILIES)
+        if ignored:
+            raise PipelineError(f"{', '.join(ignored)} only configure clang's own pass pipeline, which a "
+                                "passes string replaces; edit the passes string instead", "conflict")
     return p
 
 

@@ -542,7 +542,7 @@ def collect(compiler: str, args: list[str], cwd: str, pipeline, workdir: str) ->
     from ..toolchain import llvm_tool
 
     t0 = time.monotonic()
-    inv = classify(list(args), cwd)
+    inv = classify(list(args), cwd, cplusplus="++" in os.path.basename(compiler))
     if not isinstance(inv, Invocation):
         raise ValueError(f"not a single-TU compile ({inv.reason}): {' '.join(args)[:200]}")
     workdir = os.path.abspath(workdir)

@@ -441,9 +441,10 @@ class Comparison:
             e.g. 0.02 = 2 %).
         verdict: ``"faster"`` if ``ci_low > 1``, ``"slower"`` if
             ``ci_high < 1``, else ``"inconclusive"``.
-        stopped_early_reason: why measurement ended before ``max_rounds``:
+        stopped_early_reason: why measurement ended before ``max_rounds`` ("negligible" too):
             ``"significant"`` (interval excludes 1), ``"clear_loss"``
-            (candidate clearly worse), ``"deadline"``; ``None`` when it ran
+            (candidate clearly worse), ``"negligible"`` (interval inside the
+            ``negligible`` band), ``"deadline"``; ``None`` when it ran
             to ``max_rounds``.
     """
 
@@ -504,6 +505,7 @@ def compare(
     seed: int = 0,
     deadline: Optional[float] = None,
     clear_loss: float = 1.25,
+    negligible: float = 0.0,
 ) -> Comparison:
     """Interleaved A/B measurement of incumbent ``run_a`` vs candidate ``run_b``.
 
@@ -519,7 +521,9 @@ def compare(
     3. After each round ``r >= 3``: if ``median(a)/median(b) < 1/clear_loss``
        stop (``"clear_loss"``).  After each round ``r >= min_rounds``: stop as
        soon as the paired-bootstrap interval of the ratio excludes 1
-       (``"significant"``).
+       (``"significant"``), or -- with ``negligible`` > 0 -- as soon as it lies
+       inside [1 - negligible, 1 + negligible] (``"negligible"``: whatever the
+       effect is, it is too small to be worth more runs).
     4. Stop at ``max_rounds``, or before starting a warm-up or round when the
        monotonic clock (``time.monotonic()``) has reached ``deadline``
        (``"deadline"``).  A round in progress is never cut short.
@@ -539,6 +543,8 @@ def compare(
         deadline: absolute ``time.monotonic()`` value, or ``None``.
         clear_loss: early abandonment threshold (> 1); 1.25 abandons a
             candidate whose median is 25 % slower than the incumbent's.
+        negligible: half-width (a ratio, e.g. 0.01) of the band around 1 in
+            which an interval stops the measurement; 0 disables the rule.
 
     Returns:
         A :class:`Comparison`.
@@ -596,6 +602,9 @@ def compare(
                 ci = ratio_ci(a, b, confidence=confidence, seed=seed)
                 if ci[1] > 1.0 or ci[2] < 1.0:
                     reason = "significant" if r < max_rounds else None
+                    break
+                if negligible > 0 and ci[1] >= 1.0 - negligible and ci[2] <= 1.0 + negligible:
+                    reason = "negligible" if r < max_rounds else None
                     break
 
     rounds = len(a)

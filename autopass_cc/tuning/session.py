@@ -10,10 +10,11 @@ Steps (ARCHITECTURE.md, data flow; the AutoPass loop):
 3. find the hot TUs (callgrind profile of the run command; every TU when profiling is off or
    fails), collect their evidence (optimization remarks, IR statistics);
 4. loop until the trial budget is spent: ask the proposer, validate each pipeline against the
-   allowlist and the installed LLVM, build (TU + relink), skip byte-identical binaries, verify the
-   output against the reference, measure incumbent vs candidate with interleaved rounds and a
-   bootstrap CI of the ratio of medians, accept only when the CI excludes 1, diagnose
-   regressions, tell the proposer;
+   allowlist and the installed LLVM, build (TU + relink), skip byte-identical binaries (they do
+   not consume the budget), verify the output against the reference, measure incumbent vs
+   candidate with interleaved rounds and a bootstrap CI of the ratio of medians (stopping early
+   once the CI excludes 1 or lies within +-2x ``min_gain``), accept only when the CI excludes 1
+   and the gain is at least ``min_gain``, diagnose regressions, tell the proposer;
 5. confirm the final incumbent against the baseline with fresh rounds (the best of many noisy
    trials is biased upward: ARCHITECTURE.md decision 5) and store the pipelines only then;
 6. write the report (JSON, text summary, plot) and restore the user's binary.
@@ -208,11 +209,13 @@ class Session:
         history: list[TrialResult] = []
         bar = self._bar()
         dup_streak = 0
-        trial = 0
+        trial = spent = 0
         try:
-            while trial < self.budget:
+            # A trial whose binary is byte-identical to one already measured costs a compile and a
+            # link but no runs: it does not consume the budget (at most 2x budget of them).
+            while spent < self.budget and trial < 3 * self.budget:
                 state = SearchState(tus=tus, incumbent=dict(incumbent), history=list(history), policy=self.policy,
-                                    trials_left=self.budget - trial, tried=set(tried))
+                                    trials_left=self.budget - spent, tried=set(tried))
                 try:
                     proposal = proposer.ask(state)
                 except Exception as e:  # a proposer bug ends the search, not the session
@@ -234,6 +237,7 @@ class Session:
                 started = time.monotonic()
                 result, cand_bin = self._trial(trial, proposal, config, incumbent, inc_bin, measured)
                 result.seconds = round(time.monotonic() - started, 3)
+                spent += result.verdict != "same-binary"
                 if result.accepted:
                     incumbent, inc_bin = config, cand_bin
                 history.append(result)
@@ -241,7 +245,7 @@ class Session:
                 report["trials"].append(self._trial_dict(result))
                 if bar is not None:
                     bar.set_postfix_str(f"{result.verdict} {result.ratio:.3f}x" if result.ratio else result.verdict)
-                    bar.update(1)
+                    bar.update(result.verdict != "same-binary")
         finally:
             if bar is not None:
                 bar.close()
@@ -357,14 +361,18 @@ class Session:
         if not v.ok:
             reason = ("wrong output: " + v.reason) if "differs" in v.reason else v.reason
             return TrialResult(n, proposal, "failed", reason, diagnosis=self._diagnose(proposal, incumbent)), None
+        gain = float(self.settings["min_gain"])
         try:
             cmp = compare(self._timed(inc_bin, self.run_timeout), self._timed(cand_bin, self.run_timeout),
                           min_rounds=self.settings["min_rounds"], max_rounds=self.settings["max_rounds"],
-                          warmup=1, confidence=self.settings["confidence"], seed=self.seed + n)
+                          warmup=1, confidence=self.settings["confidence"], seed=self.seed + n,
+                          negligible=2 * gain)
         except _WrongOnRepeat as e:
             return TrialResult(n, proposal, "failed", f"output changed on a repeat run: {e}"), None
+        # Accepted only when the interval excludes 1 and the gain is worth a cache entry.
+        accepted = cmp.significant and cmp.ratio >= 1.0 + gain
         res = TrialResult(n, proposal, cmp.verdict, ratio=cmp.ratio, ci=(cmp.ci_low, cmp.ci_high),
-                          accepted=cmp.significant, noise=cmp.noise, rounds=cmp.rounds)
+                          accepted=accepted, noise=cmp.noise, rounds=cmp.rounds)
         if cmp.verdict == "slower":
             res.diagnosis = self._diagnose(proposal, incumbent)
         return res, cand_bin

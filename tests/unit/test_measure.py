@@ -333,3 +333,16 @@ def test_compare_with_real_processes(tmp_path):
     loop = f"{PY} -c \"import time\nt=time.process_time()\nwhile time.process_time()-t<{{}}: pass\""
     c = compare(metric(loop.format(0.12)), metric(loop.format(0.04)), min_rounds=3, max_rounds=4, warmup=0)
     assert c.ratio > 1.5
+
+
+def test_negligible_effect_stops_early():
+    """Equal programs with 0.1% noise: the CI settles inside +-1% quickly, so measuring stops."""
+    import random as _r
+    from autopass_cc.tuning.measure import compare
+    rng = _r.Random(5)
+    c = compare(lambda: 1.0 + rng.gauss(0, 0.001), lambda: 1.0 + rng.gauss(0, 0.001),
+                min_rounds=5, max_rounds=15, warmup=0, negligible=0.01)
+    assert c.stopped_early_reason == "negligible" and c.rounds == 5 and c.verdict == "inconclusive"
+    c2 = compare(lambda: 1.0 + rng.gauss(0, 0.001), lambda: 1.0 + rng.gauss(0, 0.001),
+                 min_rounds=5, max_rounds=15, warmup=0)
+    assert c2.rounds >= 5 and c2.stopped_early_reason != "negligible"

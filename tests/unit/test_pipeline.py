@@ -97,3 +97,11 @@ def test_every_knob_exists_in_installed_llvm():
     assert not missing, missing
     for fam in FLAG_FAMILIES.values():
         assert fam.choices
+
+
+def test_passes_with_pipeline_only_flags_is_a_conflict():
+    p = Pipeline().with_passes("default<O3>").with_flag("vectorize", "off")
+    with pytest.raises(PipelineError) as e:
+        validate(p)
+    assert e.value.reason == "conflict"
+    validate(Pipeline().with_passes("default<O3>").with_flag("math-errno", "off"))

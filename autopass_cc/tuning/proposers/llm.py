@@ -3,7 +3,7 @@
 Three roles share one client (ARCHITECTURE.md decision 7):
 
 * **analyst** (once per session, first ``ask``): reads the evidence of the hot TUs (hot functions,
-  remark summary, IR statistics, pass pipeline) and states up to four hypotheses
+  remark summary, IR statistics, pass pipeline) and states up to three hypotheses
   ``{"tu", "observation", "idea"}``;
 * **planner** (every ``ask``): proposes the next edit of ONE TU's Pipeline with a rationale, as JSON
   ``{"tu": <id>, "rationale": <text>, "edits": [{"kind": "knob", "name", "value"} |
@@ -174,19 +174,20 @@ def proposal_schema(tu_ids: list[str], policy: Policy = Policy()) -> dict:
                   "required": ["kind", "value"], "additionalProperties": False}
     return {"type": "object",
             "properties": {"tu": {"type": "string", "enum": list(tu_ids)},
-                           "rationale": {"type": "string", "maxLength": 300},
+                           "rationale": {"type": "string", "maxLength": 200},
                            "edits": {"type": "array", "minItems": 1, "maxItems": _MAX_EDITS,
                                      "items": {"anyOf": knob_branches + [flag_branch, opt_branch]}}},
             "required": ["tu", "rationale", "edits"], "additionalProperties": False}
 
 
 def analyst_schema(tu_ids: list[str]) -> dict:
-    """JSON Schema of an analyst reply: ``{"hypotheses": [0..4 of {"tu", "observation", "idea"}]}``."""
+    """JSON Schema of an analyst reply: ``{"hypotheses": [0..3 of {"tu", "observation", "idea"}]}``
+    (strings of at most 120 characters, so that a whole reply fits in a few hundred tokens)."""
     item = {"type": "object", "properties": {"tu": {"type": "string", "enum": list(tu_ids)},
-                                             "observation": {"type": "string", "maxLength": 200},
-                                             "idea": {"type": "string", "maxLength": 200}},
+                                             "observation": {"type": "string", "maxLength": 120},
+                                             "idea": {"type": "string", "maxLength": 120}},
             "required": ["tu", "observation", "idea"], "additionalProperties": False}
-    return {"type": "object", "properties": {"hypotheses": {"type": "array", "maxItems": 4, "items": item}},
+    return {"type": "object", "properties": {"hypotheses": {"type": "array", "maxItems": 3, "items": item}},
             "required": ["hypotheses"], "additionalProperties": False}
 
 
@@ -352,6 +353,7 @@ class LLMProposer(Proposer):
         self.advice: list[str] = []
         self._client = client
         self._model = self.cfg["model"]
+        self.last_finish = None   # finish_reason of the last reply ("stop", "length", "tool_calls")
         self._analysed = False
         self._state: SearchState | None = None
         self._own: set[int] = set()       # id() of proposals the planner made
@@ -459,11 +461,16 @@ class LLMProposer(Proposer):
             except OSError:
                 pass
 
-    def _refuse(self, role: str, attempt: int, err: _Refusal, reply: str) -> None:
+    def _refuse(self, role: str, attempt: int, err: _Refusal, reply: str) -> _Refusal:
+        """Record a refused reply; returns the refusal (retagged ``truncated`` when the reply was
+        cut at the token limit)."""
+        if err.reason in ("malformed-json", "schema") and self.last_finish == "length":
+            err = _Refusal("truncated", f"the reply was cut at the token limit ({err.detail})")
         rec = {"role": role, "attempt": attempt, "reason": err.reason, "detail": self._mask(err.detail),
                "reply": self._mask((reply or "")[:2000])}
         self.refusals.append(rec)
         self._record({"event": "refusal", **rec})
+        return err
 
     # -- transport -------------------------------------------------------------------------
     def _client_obj(self):
@@ -589,6 +596,7 @@ class LLMProposer(Proposer):
             u = {"prompt_tokens": u.get("prompt_tokens") or est_prompt,
                  "completion_tokens": u.get("completion_tokens") or est_reply, "estimated": True}
             u["total_tokens"] = u["prompt_tokens"] + u["completion_tokens"]
+        self.last_finish = getattr(resp.choices[0], "finish_reason", None) if getattr(resp, "choices", None) else None
         self.tokens_used += u["total_tokens"]
         self.prompt_tokens += u["prompt_tokens"]
         self.completion_tokens += u["completion_tokens"]
@@ -746,7 +754,7 @@ class LLMProposer(Proposer):
     def _run_analyst(self, state: SearchState) -> None:
         budget = self.cfg["prompt_budget_chars"]
         ids = [t.tu_id for t in state.tus]
-        system = self._system("analyst", "Read the evidence of the hot TUs and state at most four hypotheses: "
+        system = self._system("analyst", "Read the evidence of the hot TUs and state at most three short hypotheses: "
                               "which optimization decision (inlining, unrolling, vectorization, jump threading, "
                               "code layout ...) limits the speed of a hot function, and which allowlisted knob "
                               "or flag could change it. Format: "
@@ -822,14 +830,15 @@ class LLMProposer(Proposer):
             try:
                 proposal = self._parse_proposal(text, state)
             except _Refusal as r:
-                self._refuse("planner", attempt, r, text)
+                r = self._refuse("planner", attempt, r, text)
                 if attempt == 1:
                     size = sum(len(str(m.get("content") or "")) for m in messages)
                     echo = max(100, min(1500, self.cfg["prompt_budget_chars"] - size - 400))
                     messages.append({"role": "assistant", "content": text[:echo]})
                     messages.append({"role": "user", "content":
-                                     f"Refused ({r.reason}): {r.detail[:200]}. Reply again with one JSON object "
-                                     "that uses only names from the allowlist and a configuration not tried yet."})
+                                     f"Refused ({r.reason}): {r.detail[:200]}. Reply again with one short JSON "
+                                     "object that uses only names from the allowlist and a configuration not "
+                                     "tried yet."})
                 continue
             self.valid_replies += 1
             self._own.add(id(proposal))

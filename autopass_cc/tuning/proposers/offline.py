@@ -4,7 +4,8 @@ Three phases, each over the TUs hottest first (``state.tus`` is ordered by profi
 
 1. **Evidence rules** (tuning/rules.py): edits derived from the TU's optimization remarks and IR
    statistics (a hot loop not vectorized by the cost model -> vectorizer knobs, a hot call site
-   not inlined as too costly -> inline threshold, ...), strongest first.
+   not inlined as too costly -> inline threshold, ...), in one queue over all hot TUs ordered by
+   score (rule strength x the profile share of the functions it concerns).
 2. **Program-wide moves**: a short list of edits that often pay off at -O3 (ordered by how often
    they won in the AutoPass paper's ablation and in our own runs), tried on all hot TUs at once so
    one trial covers the program.
@@ -100,14 +101,20 @@ class OfflineProposer(Proposer):
                 except ImportError:
                     candidate_edits = None
                 if candidate_edits is not None:
-                    for tu in state.tus:
+                    from ..rules import scored_edits
+                    scored = []
+                    for rank, tu in enumerate(state.tus):
                         if tu.evidence:
-                            hot = [f for f, _ in tu.hot_functions]
                             try:
-                                edits = candidate_edits(tu.evidence, hot, state.incumbent.get(tu.tu_id, Pipeline()))
+                                edits = scored_edits(tu.evidence, list(tu.hot_functions),
+                                                     state.incumbent.get(tu.tu_id, Pipeline()))
                             except Exception:
                                 edits = []
-                            self._rule_queue += [(tu.tu_id, e) for e in edits]
+                            # Scores weigh each rule by its functions' share of the whole run, so
+                            # one queue over all TUs puts the most promising edit first wherever it is.
+                            scored += [(score, rank, i, tu.tu_id, e) for i, (score, e) in enumerate(edits)]
+                    scored.sort(key=lambda x: (-x[0], x[1], x[2]))
+                    self._rule_queue = [(tu_id, e) for _, _, _, tu_id, e in scored]
         return self._rule_queue
 
     def _make(self, state: SearchState, changes: dict, agent: str, edits: list, why: str) -> Proposal | None:
