@@ -196,3 +196,34 @@ def test_bad_run_command_is_one_clear_line(wrapper, env, program, run_cmd, expec
     lines = [l for l in r.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and lines[0].startswith("autopass-cc:") and expect in lines[0], r.stderr
     assert sha(os.path.join(d, "kernels")) == before
+
+
+def test_explain_hit_then_stale_after_an_edit(wrapper, env, program):
+    d = program("kernels-make")
+    init(wrapper, d, env, "./kernels 40", "kernels")
+    run(["make", f"CC={wrapper}", "-j2"], d, env)
+    _store_pipeline(d, "stencil.c", {"knobs": {"unroll-count": "4"}}, env)
+    out = run([wrapper, "explain", "stencil.c", "--no-evidence"], d, env).stdout
+    assert "HIT" in out and "unroll-count=4" in out and "preprocessed sha256" in out
+    with open(os.path.join(d, "stencil.c"), "a") as f:
+        f.write("\nint autopass_test_extra(int x) { return x + 1; }\n")
+    j = json.loads(run([wrapper, "explain", "stencil.c", "--json", "--no-evidence"], d, env).stdout)
+    assert j["lookup"] == "stale" and j["differs_from_tuned"] == ["preprocessed_sha256"]
+    assert j["pipeline"] == ["unroll-count=4"]
+    # A rebuild uses the stale pipeline (same TU, new content) and counts it as a stale hit.
+    run(["make", f"CC={wrapper}", "-j2"], d, env)
+    assert stats(wrapper, d, env)["stale_hits"] == 1
+    r = run([wrapper, "explain", "nosuch.c"], d, env, check=False)
+    assert r.returncode == 1 and r.stderr.startswith("autopass-cc:") and len(r.stderr.splitlines()) == 1
+
+
+def test_link_proceeds_when_a_session_holds_the_lock(wrapper, env, program):
+    import fcntl
+    d = program("kernels-make")
+    init(wrapper, d, env, "./kernels 40", "kernels", on_miss="link", budget=2)
+    os.makedirs(os.path.join(d, ".autopass"), exist_ok=True)
+    with open(os.path.join(d, ".autopass", "session.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        r = run(["make", f"CC={wrapper}", "-j2"], d, env)
+    assert "another tuning session is running" in r.stderr and "linking without tuning" in r.stderr
+    assert run("./kernels 40", d, env).returncode == 0
