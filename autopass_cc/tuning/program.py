@@ -27,7 +27,7 @@ from .. import buildlog
 from ..config import state_dir
 from ..emit import compile_tu, retarget
 from ..errors import BuildLogError, SessionError
-from ..invocation import Invocation, classify_record
+from ..invocation import Invocation, classify_record, expand_response_files
 from ..pipeline import Pipeline
 
 
@@ -163,7 +163,10 @@ class Program:
 
     def _link_args(self, objs: dict, archives: dict, out: str) -> list[str]:
         cwd = self.link["cwd"]
-        args, i, src = [], 0, self.link["args"]
+        # Objects may sit in response files (@objects.rsp): relink from the expanded list, or the
+        # user's objects would be linked and every candidate would equal the baseline.
+        src = expand_response_files(self.link["args"], cwd) or self.link["args"]
+        args, i = [], 0
         while i < len(src):
             a = src[i]
             if a == "-o" and i + 1 < len(src):
