@@ -41,6 +41,11 @@ class Edit:
         raise ValueError(f"unknown edit kind {self.kind!r}")
 
     def __str__(self) -> str:
+        if self.kind == "passes" and self.value:
+            # The whole O3 string is kilobytes long: name the edit by what it changes.
+            import hashlib
+            label = self.rationale.split(" (")[0][:70] if self.rationale else ""
+            return f"passes[{label or hashlib.sha256(str(self.value).encode()).hexdigest()[:8]}]"
         if self.kind in ("opt_level", "passes"):
             return f"{self.kind}={self.value}"
         return f"{self.name}={self.value}"

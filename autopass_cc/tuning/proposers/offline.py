@@ -1,15 +1,18 @@
 """The offline, evidence-guided proposer: no model needed.
 
-Three phases, each over the TUs hottest first (``state.tus`` is ordered by profile share):
+Four phases, each over the TUs hottest first (``state.tus`` is ordered by profile share):
 
 1. **Evidence rules** (tuning/rules.py): edits derived from the TU's optimization remarks and IR
    statistics (a hot loop not vectorized by the cost model -> vectorizer knobs, a hot call site
    not inlined as too costly -> inline threshold, ...), in one queue over all hot TUs ordered by
    score (rule strength x the profile share of the functions it concerns).
-2. **Program-wide moves**: a short list of edits that often pay off at -O3 (ordered by how often
+2. **Pass pipelines**: edited versions of the ``default<O3>`` pass pipeline (tuning/rules.py:
+   parameters of loop-unroll / loop-vectorize changed, passes dropped, repeated or inserted; each
+   accepted by opt-19 before it is proposed) for the hottest TU, alternating with phase 3.
+3. **Program-wide moves**: a short list of edits that often pay off at -O3 (ordered by how often
    they won in the AutoPass paper's ablation and in our own runs), tried on all hot TUs at once so
    one trial covers the program.
-3. **Local search**: hill climbing around the incumbent -- change one knob to a neighbouring value
+4. **Local search**: hill climbing around the incumbent -- change one knob to a neighbouring value
    (halve, double, default) or toggle one flag, in one TU picked with probability proportional to
    its weight -- with a random multi-edit restart after ``patience`` trials without a gain.
 
@@ -88,6 +91,8 @@ class OfflineProposer(Proposer):
         self.patience = patience
         self.use_rules = use_rules
         self._rule_queue: list[tuple[str, Edit]] | None = None
+        self._pass_queue: list[tuple[str, Edit]] | None = None
+        self._turn = False
         self._generic = list(GENERIC_MOVES)
         self._since_gain = 0
 
@@ -145,7 +150,20 @@ class OfflineProposer(Proposer):
             prop = self._make(state, {tu_id: p}, f"rule:{edit.source or edit.name}", [edit], edit.rationale)
             if prop:
                 return prop
-        while self._generic:
+        passes = self._pass_edits(state)
+        while passes or self._generic:
+            # Alternate: a program-wide move, then a pass-pipeline edit of the hottest TU.
+            self._turn = not self._turn
+            if passes and (self._turn or not self._generic):
+                tu_id, edit = passes.pop(0)
+                try:
+                    p = edit.apply(state.incumbent.get(tu_id, Pipeline()))
+                except (PipelineError, ValueError):
+                    continue
+                prop = self._make(state, {tu_id: p}, "pass-pipeline", [edit], edit.rationale)
+                if prop:
+                    return prop
+                continue
             why, edits = self._generic.pop(0)
             changes = {}
             for tu in state.tus:
@@ -169,6 +187,22 @@ class OfflineProposer(Proposer):
                     self._since_gain = 0
                 return prop
         return None
+
+    def _pass_edits(self, state: SearchState) -> list:
+        """Edited O3 pass pipelines (tuning/rules.py, each already accepted by opt-19) for the
+        hottest TU, tried after the evidence rules (they replace the whole middle end, so they come
+        after the cheaper, better-targeted knob edits), alternating with the program-wide moves."""
+        if self._pass_queue is None:
+            self._pass_queue = []
+            if self.use_rules and state.tus and state.tus[0].evidence:
+                try:
+                    from ..evidence import o3_pipeline
+                    from ..rules import pass_pipeline_edits
+                    edits = pass_pipeline_edits(o3_pipeline())
+                except Exception:
+                    edits = []
+                self._pass_queue = [(state.tus[0].tu_id, e) for e in edits]
+        return self._pass_queue
 
     # -- phase 3 ------------------------------------------------------------------------------
     def _random_edit(self, p: Pipeline) -> Edit:
