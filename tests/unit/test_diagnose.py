@@ -111,7 +111,8 @@ def test_blame_fallbacks():
     assert blamed_edits(d, ["inline-threshold=300", "slp-threshold=-2"]) == ["slp-threshold=-2"]
     assert blamed_edits(d, ["align-functions=a32", "tail-dup-size=4"]) == ["align-functions=a32", "tail-dup-size=4"]
     passes = Edit("passes", "drop-slp", "default<O3>")
-    assert blamed_edits(d, [passes, Edit("flag", "align-functions", "a32")]) == ["passes=default<O3>"]
+    assert blamed_edits(d, [passes, Edit("flag", "align-functions", "a32")]) == [str(passes)]
+    assert str(passes).startswith("passes[")
 
 
 def test_diff_function_growth_without_remark_change_is_size():
