@@ -3,12 +3,22 @@
 # package (pip install -e . into the python3 on PATH; its console scripts autopass-cc and
 # autopass-c++ go to that Python's bin directory, linked into /usr/local/bin when that is not on
 # PATH), then the masquerade links in shims/bin.  Idempotent: a second run changes nothing.
-#   ./install.sh            install, then run the main job on the bundled example (autopass-cc demo)
-#   ./install.sh --no-demo  install only
+# It also installs a small local model and its OpenAI-compatible server (scripts/install-local-model.sh:
+# llama.cpp built from source, ~7 min the first time) for the LLM proposer's offline path.
+#   ./install.sh                   install, then run the main job on the bundled example (autopass-cc demo)
+#   ./install.sh --no-demo         install only
+#   ./install.sh --no-local-model  skip the local model and its server
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 run_demo=1
-[ "${1:-}" = "--no-demo" ] && run_demo=0
+local_model=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-demo) run_demo=0 ;;
+    --no-local-model) local_model=0 ;;
+    *) echo "install.sh: unknown option $arg (use --no-demo, --no-local-model)" >&2; exit 2 ;;
+  esac
+done
 
 need_apt=()
 for tool in clang-19 opt-19 llvm-profdata-19 ld.lld-19 make cmake autoreconf valgrind; do
@@ -58,6 +68,10 @@ mkdir -p "$here/shims/bin"
 for name in cc clang autopass-cc; do ln -sf "$bindir/autopass-cc" "$here/shims/bin/$name"; done
 for name in c++ clang++ autopass-c++; do ln -sf "$bindir/autopass-c++" "$here/shims/bin/$name"; done
 echo "install.sh: autopass-cc installed ($(command -v autopass-cc || echo "$bindir/autopass-cc"))"
+
+if [ "$local_model" = 1 ]; then
+  PYTHON="$py" bash "$here/scripts/install-local-model.sh"
+fi
 
 if [ "$run_demo" = 1 ]; then
   "$bindir/autopass-cc" demo

@@ -54,7 +54,7 @@ def run_demo(*, workdir: str | None, budget: int, proposer: str, example: str, w
     try:
         if local_llm:
             from .localmodel import start_local_server
-            base_url, server = start_local_server()
+            base_url, server = start_local_server(threads=1)
             env.update(OPENAI_BASE_URL=base_url, OPENAI_API_KEY=env.get("OPENAI_API_KEY", "local"))
             proposer = "llm"
             echo(f"local model server at {base_url}")
@@ -76,8 +76,8 @@ def run_demo(*, workdir: str | None, budget: int, proposer: str, example: str, w
                                       os.path.join(workdir, "baseline-" + os.path.basename(binary)))
     finally:
         if server is not None:
-            from .localmodel import stop_local_server
-            stop_local_server(server)
+            from .localmodel import stop
+            stop(server)
     latest = os.path.join(proj, ".autopass", "sessions", "latest")
     report = os.path.realpath(os.path.join(latest, "summary.txt"))
     echo(f"same output as the baseline: {'yes' if result['same_output'] else 'NO'}")

@@ -34,6 +34,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import asdict
 
@@ -99,7 +100,8 @@ def make_proposer(name: str, settings: dict, seed: int, transcript: str | None =
         except ImportError as e:
             note(f"the LLM proposer is unavailable ({e}); using the offline proposer")
             return OfflineProposer(seed=seed)
-        return LLMProposer(settings, seed=seed, transcript_path=transcript, fallback=OfflineProposer(seed=seed))
+        return LLMProposer(settings, seed=seed, transcript_path=transcript, fallback=OfflineProposer(seed=seed),
+                           note=note)
     raise SessionError(f"unknown proposer {name!r}; choose offline, random or llm")
 
 
@@ -117,7 +119,7 @@ class Session:
         self.seed = int(seed if seed is not None else settings["seed"])
         self.proposer_name = proposer or settings["proposer"]
         self.progress = progress
-        self.note = note or (lambda msg: print(f"autopass-cc: {msg}", flush=True))
+        self.note = note or (lambda msg: print(f"autopass-cc: {msg}", file=sys.stderr, flush=True))
         self.store_results = store_results
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.id = f"{stamp}-{os.getpid()}"
@@ -282,7 +284,6 @@ class Session:
             from tqdm import tqdm
         except ImportError:
             return None
-        import sys
         return tqdm(total=self.budget, desc="autopass-cc tune", unit="trial", file=sys.stderr, leave=True)
 
     def _hot_tus(self, base_bin: str, report: dict) -> list[TUInfo]:

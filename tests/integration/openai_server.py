@@ -9,7 +9,8 @@ script (or, when an item is a callable, the item it returns for the request body
 * ``{"tool_calls": [{"name": "get_tu_evidence", "arguments": {...}}]}`` -- tool calls;
 * ``{"status": 500, "body": {...}}`` -- an HTTP error with an OpenAI-style error body;
 * ``{"delay": 2.0, ...}`` -- sleep that long before answering (provokes a client time-out);
-* ``{"usage": {...}}`` -- overrides the usage numbers (default: chars / 4).
+* ``{"usage": {...}}`` -- overrides the usage numbers (default: chars / 4);
+* ``{"finish_reason": "length", ...}`` -- overrides the finish reason.
 
 When the script is exhausted ``default`` is used (None -> HTTP 500 "script exhausted").
 ``reject_response_format`` (types such as ``{"json_schema"}``) answers 400 to requests that use
@@ -193,6 +194,7 @@ class ScriptedOpenAIServer:
         prompt_chars = sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
         completion_chars = len(message["content"] or "") + sum(
             len(tc["function"]["arguments"]) for tc in message.get("tool_calls", []))
+        finish = item.get("finish_reason", finish)
         usage = {"prompt_tokens": prompt_chars // 4, "completion_tokens": max(1, completion_chars // 4)}
         usage.update(item.get("usage") or {})
         usage["total_tokens"] = usage.get("total_tokens") or usage["prompt_tokens"] + usage["completion_tokens"]

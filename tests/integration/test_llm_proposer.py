@@ -163,6 +163,21 @@ def test_malformed_json_is_refused_fed_back_and_retried():
         assert "Refused (malformed-json)" in retry[-1]["content"]
 
 
+def test_reply_cut_at_the_token_limit_is_tagged_truncated():
+    with ScriptedOpenAIServer([{"content": '{"tu": "tu-matmul", "rationale": "aaaa', "finish_reason": "length"},
+                               plan()]) as srv:
+        llm = LLMProposer(settings(srv.base_url))
+        assert llm.ask(make_state()) is not None
+        assert [r["reason"] for r in llm.refusals] == ["truncated"]
+        assert "Refused (truncated)" in srv.chat_requests[1]["messages"][-1]["content"]
+
+
+def test_retry_samples_hotter():
+    with ScriptedOpenAIServer([{"content": "nope"}, plan()]) as srv:
+        LLMProposer(settings(srv.base_url, temperature=0.2)).ask(make_state())
+        assert [b["temperature"] for b in srv.chat_requests] == [0.2, 0.7]
+
+
 def test_fenced_json_is_accepted():
     text = "```json\n" + json.dumps(plan()["json"]) + "\n```"
     with ScriptedOpenAIServer([{"content": text}]) as srv:
@@ -349,8 +364,8 @@ def test_repeated_500s_fail_over_to_the_offline_proposer():
 
 
 def test_slow_reply_times_out_then_retry_succeeds():
-    with ScriptedOpenAIServer([{"delay": 3.0, **plan()}, plan()]) as srv:
-        llm = LLMProposer(settings(srv.base_url, timeout=0.5))
+    with ScriptedOpenAIServer([{"delay": 5.0, **plan()}, plan()]) as srv:
+        llm = LLMProposer(settings(srv.base_url, timeout=1.5))
         prop = llm.ask(make_state())
         assert prop is not None and llm.failed_reason is None
         errors = [r["error"] for r in llm.transcript if r.get("error")]
