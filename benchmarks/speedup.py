@@ -15,7 +15,7 @@ each prints what ``O3`` prints, and reports per variant the median CPU time, the
 median(O3) / median(variant) with a paired bootstrap 95% CI, and the geomean over programs.
 
 Usage: python3 benchmarks/speedup.py [--budget 16] [--rounds 15] [--programs demo,kernels-make]
-       [--proposers offline,random] [--no-pgo]
+       [--proposers offline,random] [--no-pgo] [--wrapper PATH] [--json out.json]
 """
 
 from __future__ import annotations
@@ -153,8 +153,9 @@ def main() -> None:
     ap.add_argument("--proposers", default="offline,random")
     ap.add_argument("--no-pgo", action="store_true")
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--wrapper", help="autopass-cc to use (default: the installed console script)")
     args = ap.parse_args()
-    wrapper = os.path.join(sysconfig.get_path("scripts"), "autopass-cc")
+    wrapper = args.wrapper or os.path.join(sysconfig.get_path("scripts"), "autopass-cc")
     work = tempfile.mkdtemp(prefix="autopass-speedup-")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOPASS_", "OPENAI_"))}
     env["XDG_CONFIG_HOME"] = os.path.join(work, "config")
