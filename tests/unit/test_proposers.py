@@ -66,3 +66,26 @@ def test_neighbour_values_stay_in_range():
     vals = neighbour_values("inline-threshold", "225")
     assert 112 in vals and 450 in vals and all(0 <= v <= 5000 for v in vals)
     assert all(0 <= v <= 64 for v in neighbour_values("force-vector-width", None))
+
+
+def test_weak_rules_wait_for_program_wide_moves(monkeypatch):
+    """A rule about a function holding 2% of the run comes after the program-wide moves; a strong
+    rule on the hot TU comes first."""
+    from autopass_cc.tuning import rules
+    from autopass_cc.tuning.proposers.base import Edit
+
+    def fake_scored(evidence, hot, current):
+        return [(evidence["score"], Edit("knob", "unroll-threshold", evidence["value"], "r", "test"))]
+    monkeypatch.setattr(rules, "scored_edits", fake_scored)
+    tus = [TUInfo("hot", "hot.c", 0.9, [("f", 0.9)], {"score": 0.4, "value": 700}),
+           TUInfo("cold", "cold.c", 0.02, [("g", 0.02)], {"score": 0.01, "value": 900})]
+    prop = OfflineProposer(seed=0)
+    prop._pass_queue = []          # no pass-pipeline phase in this test
+    agents, tried = [], {config_digest({})}
+    for i in range(len(__import__("autopass_cc.tuning.proposers.offline", fromlist=["x"]).GENERIC_MOVES) + 3):
+        p = prop.ask(SearchState(tus, {}, [], Policy(), 50, set(tried)))
+        tried.add(config_digest(p.changes))
+        agents.append((p.agent, sorted(p.changes)))
+    assert agents[0] == ("rule:test", ["hot"])
+    cold_at = agents.index(("rule:test", ["cold"]))
+    assert all(a == "generic" for a, _ in agents[1:cold_at]) and cold_at > 5
