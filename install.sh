@@ -36,6 +36,9 @@ py="${PYTHON:-python3}"
 # Editable in "compat" mode: a plain path entry, no import hook to load at every compile.
 "$py" -m pip install -q --disable-pip-version-check -e "$here[test]" --config-settings editable_mode=compat
 command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+# Byte-compile the package: every compile starts a fresh interpreter, and with
+# PYTHONDONTWRITEBYTECODE set (as on some machines) nothing would ever be cached.
+"$py" -m compileall -q "$here/autopass_cc" >/dev/null
 bindir="$("$py" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
 # Fast launchers for the compile hot path: `python -S` skips site initialisation (measured here:
 # 34 ms -> 7 ms per start); the wrapper loads site itself for the management subcommands.

@@ -12,7 +12,6 @@ Compile record: ``{"kind": "compile", "cwd", "compiler", "args", "source", "outp
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -25,10 +24,46 @@ def log_path(project: str) -> str:
     return os.path.join(state_dir(project), LOG_NAME)
 
 
+def dumps(record: dict) -> str:
+    """``json.dumps(record)`` without importing json on the compile hot path (json pulls in re:
+    ~7 ms a process): the same text for dicts of strings, lists, bools, None, ints and floats
+    (tests/unit/test_buildlog.py checks it); anything else goes through json."""
+    try:
+        from _json import encode_basestring_ascii as enc
+    except ImportError:  # pragma: no cover
+        enc = None
+
+    def one(o):
+        if isinstance(o, str):
+            return enc(o)
+        if o is None:
+            return "null"
+        if o is True:
+            return "true"
+        if o is False:
+            return "false"
+        if type(o) is int:
+            return int.__repr__(o)
+        if type(o) is float and o == o and o not in (float("inf"), float("-inf")):
+            return float.__repr__(o)
+        if isinstance(o, (list, tuple)):
+            return "[" + ", ".join(one(v) for v in o) + "]"
+        if isinstance(o, dict) and all(isinstance(k, str) for k in o):
+            return "{" + ", ".join(enc(k) + ": " + one(v) for k, v in o.items()) + "}"
+        raise TypeError
+    if enc is not None:
+        try:
+            return one(record)
+        except TypeError:
+            pass
+    import json
+    return json.dumps(record)
+
+
 def append(project: str, record: dict) -> None:
     """Append one record (adds ``time``).  Raises OSError if the state directory is unwritable."""
     os.makedirs(state_dir(project), exist_ok=True)
-    line = (json.dumps({**record, "time": time.time()}) + "\n").encode("utf-8", "surrogateescape")
+    line = (dumps({**record, "time": time.time()}) + "\n").encode("utf-8", "surrogateescape")
     fd = os.open(log_path(project), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
@@ -38,6 +73,7 @@ def append(project: str, record: dict) -> None:
 
 def read(project: str) -> list[dict]:
     """All well-formed records in order (a torn last line is skipped)."""
+    import json
     out = []
     try:
         with open(log_path(project), encoding="utf-8", errors="surrogateescape") as f:

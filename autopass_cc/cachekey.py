@@ -16,12 +16,19 @@ this project compiled with these arguments", so a pipeline tuned for yesterday's
 can serve today's, marked stale (ARCHITECTURE.md decision 2).
 
 ``material`` keeps every ingredient readable so ``autopass-cc explain`` can say why a lookup missed.
+
+The *direct key* (:func:`direct_key`) is the object cache's first-level key, as ccache's direct
+mode: it needs no preprocessor run (the design, and what is in it, is in objcache.py).
+
+Hot path: this module is imported by every intercepted compile, so it imports neither json nor
+hashlib at module level (together ~10 ms a process): the canonical JSON of the material is written
+with the C string encoder of the json package (``_json``), and SHA-256 comes from the built-in
+``_sha256`` module.  Both give byte-identical results to ``json.dumps(..., sort_keys=True)`` and
+``hashlib.sha256`` (tests/unit/test_cachekey.py checks it).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections import namedtuple
 
@@ -72,14 +79,63 @@ def preprocess_args(inv: Invocation) -> list[str]:
     return out + ["-E"]
 
 
+def _sha256():
+    """The SHA-256 constructor, without importing hashlib (OpenSSL) when the built-in one exists."""
+    try:
+        from _sha256 import sha256  # CPython <= 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # CPython >= 3.12
+        except ImportError:
+            from hashlib import sha256
+    return sha256
+
+
+try:
+    from _json import encode_basestring_ascii as _enc
+except ImportError:  # pragma: no cover - Python without the C accelerator
+    _enc = None
+
+
+def canon_json(obj) -> str:
+    """``json.dumps(obj, sort_keys=True)`` for dicts with string keys, lists, tuples, strings,
+    ints, bools and None -- the same text, without importing json (and re).  Anything else falls
+    back to json.dumps."""
+    def enc(o):
+        if isinstance(o, str):
+            return _enc(o)
+        if o is None:
+            return "null"
+        if o is True:
+            return "true"
+        if o is False:
+            return "false"
+        if type(o) is int:
+            return int.__repr__(o)
+        if isinstance(o, dict):
+            if not all(isinstance(k, str) for k in o):
+                raise TypeError
+            return "{" + ", ".join(_enc(k) + ": " + enc(o[k]) for k in sorted(o)) + "}"
+        if isinstance(o, (list, tuple)):
+            return "[" + ", ".join(enc(v) for v in o) + "]"
+        raise TypeError
+    if _enc is not None:
+        try:
+            return enc(obj)
+        except TypeError:
+            pass
+    import json
+    return json.dumps(obj, sort_keys=True)
+
+
 def _h(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:40]
+    return _sha256()(text.encode("utf-8", "surrogateescape")).hexdigest()[:40]
 
 
 def _file_digest(path: str) -> str:
     """SHA-256 of a file's bytes, or ``"missing"`` (the compile will then fail on its own)."""
     try:
-        h = hashlib.sha256()
+        h = _sha256()()
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
@@ -136,7 +192,7 @@ def tu_identity(inv: Invocation, material: dict, cwd: str, project: str | None) 
     if project and (src + os.sep).startswith(os.path.abspath(project) + os.sep):
         src = os.path.relpath(src, project)
     ident = {k: v for k, v in material.items() if k != "input_files"}
-    return _h(json.dumps({"source": src, **ident}, sort_keys=True))
+    return _h(canon_json({"source": src, **ident}))
 
 
 def compute(inv: Invocation, identity: dict, cwd: str, preprocessed: bytes, *,
@@ -145,7 +201,134 @@ def compute(inv: Invocation, identity: dict, cwd: str, preprocessed: bytes, *,
     SHA-256 enters the key.  Runs no process; the only files read are those named by
     FILE_VALUED_OPTIONS (profiles, ignore lists)."""
     material = codegen_material(inv, identity, cwd, native_cpu)
-    pre_hash = hashlib.sha256(preprocessed).hexdigest()
+    pre_hash = _sha256()(preprocessed).hexdigest()
     full = {**material, "preprocessed_sha256": pre_hash, "source": inv.source}
-    digest = _h(json.dumps({k: v for k, v in full.items() if k != "source"}, sort_keys=True))
+    digest = _h(canon_json({k: v for k, v in full.items() if k != "source"}))
     return CacheKey(digest=digest, tu_id=tu_identity(inv, material, cwd, project), material=full)
+
+
+# ---- direct mode: the object cache's keys (objcache.py has the design) -------------------------
+#: Options with which the object cache is not used (the compile is still intercepted for tuned
+#: pipelines): they make clang write files besides the object and the dependency file (.dwo,
+#: .gcno, .su, serialized diagnostics, stats), put the driver's command line into the object
+#: (our extra ``-Xclang`` arguments would be in it), print timings to stderr, or change how clang
+#: names the files it reads (working directory, sysroot, config files).
+OBJECT_CACHE_REFUSED = frozenset({
+    "-gsplit-dwarf", "--coverage", "-ftest-coverage", "-fprofile-arcs", "-fstack-usage", "-ftime-report",
+    "-grecord-command-line", "-grecord-gcc-switches", "-frecord-command-line", "-frecord-gcc-switches",
+    "-working-directory", "-isysroot", "--sysroot", "--config", "-serialize-diagnostics",
+    "--serialize-diagnostics", "-save-stats", "-fproc-stat-report", "-MJ", "-print-stats",
+})
+OBJECT_CACHE_REFUSED_PREFIXES = ("-gsplit-dwarf=", "-MJ", "-ftime-report=", "--sysroot=", "-isysroot",
+                                 "--config=", "--serialize-diagnostics=", "-save-stats=", "-fproc-stat-report=",
+                                 "-Wp,", "-fdepfile-entry=", "-working-directory=")
+#: Environment variables that change what clang reads or does: in the direct key (ccache's direct
+#: mode hashes the first five; CCC_OVERRIDE_OPTIONS edits clang's command line).
+DIRECT_ENV = ("CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH", "OBJCPLUS_INCLUDE_PATH",
+              "CCC_OVERRIDE_OPTIONS", "COMPILER_PATH", "GCC_EXEC_PREFIX", "SOURCE_DATE_EPOCH")
+#: Environment variables with which clang writes extra files or output: no object cache.
+REFUSED_ENV = ("CC_PRINT_OPTIONS", "CC_PRINT_HEADERS", "CC_LOG_DIAGNOSTICS", "CC_PRINT_PROC_STAT",
+               "CC_PRINT_INTERNAL_STAT", "CC_PRINT_HEADERS_FORMAT")
+#: Dependency-file generation on: the default target is then the object path as written.
+_DEP_ON = ("-MD", "-MMD", "--write-dependencies", "--write-user-dependencies")
+
+
+def object_cache_refusal(inv: Invocation, environ) -> str | None:
+    """Why the object cache cannot serve this compile (a short stats label), or None."""
+    for a in inv.args:
+        if a in OBJECT_CACHE_REFUSED or a.startswith(OBJECT_CACHE_REFUSED_PREFIXES):
+            return "option " + a.split("=", 1)[0]
+    for v in REFUSED_ENV:
+        if environ.get(v):
+            return "environment " + v
+    return None
+
+
+def _blake(data: bytes) -> str:
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover
+        from hashlib import blake2b
+    return blake2b(data, digest_size=20).hexdigest()
+
+
+def effective_cwd(cwd: str, environ) -> str:
+    """The directory clang names as its working directory (DW_AT_comp_dir, relative paths): $PWD
+    when it is absolute and names the same directory as ``cwd`` (llvm::sys::fs::current_path does
+    this, to keep symlinked paths), else ``cwd``."""
+    pwd = environ.get("PWD")
+    if pwd and pwd != cwd and os.path.isabs(pwd):
+        try:
+            a, b = os.stat(pwd), os.stat(cwd)
+            if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
+                return pwd
+        except OSError:
+            pass
+    return pwd if pwd == cwd else cwd
+
+
+def masked_args(inv: Invocation) -> list[str]:
+    """The arguments as given, with the values of ``-o`` and ``-MF`` replaced by placeholders
+    (where the object and the dependency file go does not change their bytes; the object path
+    as written is added to the direct key separately when it is the depfile's default target)."""
+    out, args, i = [], list(inv.args), 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-o", "--output", "-MF") and i + 1 < len(args) and i != inv.source_index:
+            out += [a, "<output>" if a != "-MF" else "<depfile>"]
+            i += 2
+            continue
+        if a.startswith("--output="):
+            out.append("--output=<output>")
+        elif a.startswith("-o") and len(a) > 2 and i != inv.source_index:
+            out.append("-o<output>")
+        elif a.startswith("-MF") and len(a) > 3:
+            out.append("-MF<depfile>")
+        else:
+            out.append(a)
+        i += 1
+    return out
+
+
+def deps_on(inv: Invocation) -> bool:
+    """True when the compile writes a dependency file (``-MD``, ``-MMD``)."""
+    return any(a in _DEP_ON for a in inv.dep_args)
+
+
+def direct_key(inv: Invocation, identity: dict, cwd: str, *, cplusplus: bool, native_cpu: str | None,
+               environ, source_digest: str) -> str:
+    """The direct key (the manifest's key): everything that decides which files the compile reads
+    and, with their contents, what it writes -- compiler identity (version, SHA-256 of the binary,
+    target), driver mode, the effective working directory, the arguments as given (output and
+    depfile paths masked), the object path as written when a dependency file is written (its
+    default target), DIRECT_ENV variables, what ``-march=native`` means here, the contents of
+    files named by code-generation options (profiles, ignore lists) and the source's contents.
+    40 hex digits (BLAKE2b-160)."""
+    args = masked_args(inv)
+    if inv.uses_native:
+        args = [a.replace("=native", f"=native[{native_cpu or 'unknown'}]") for a in args]
+    material = {
+        "kind": "direct", "schema": SCHEMA_VERSION,
+        "compiler": [identity.get("version"), identity.get("sha256"), identity.get("target")],
+        "cplusplus": bool(cplusplus), "cwd": effective_cwd(cwd, environ), "args": args,
+        "output": inv.output if deps_on(inv) else None,
+        "env": {k: environ[k] for k in DIRECT_ENV if k in environ},
+        "source": source_digest,
+    }
+    files = input_files(inv, cwd)
+    if files:
+        material["input_files"] = files
+    return _blake(canon_json(material).encode("utf-8", "surrogateescape"))
+
+
+def content_key(direct: str, files) -> str:
+    """The key of one compile's inputs: the direct key and each file it read (path as clang named
+    it, and BLAKE2b of its contents), in the order listed."""
+    text = direct + "".join(f"\0{path}\0{digest}" for path, digest in files)
+    return _blake(text.encode("utf-8", "surrogateescape"))
+
+
+def object_key(content: str, pipeline_id: str) -> str:
+    """The object entry's key: the inputs (content key) and the Pipeline actually used (its
+    digest; ``"baseline"`` for the user's own flags)."""
+    return _blake(f"obj\0{SCHEMA_VERSION}\0{content}\0{pipeline_id}".encode())

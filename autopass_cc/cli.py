@@ -103,6 +103,8 @@ def _group_counters(counters: dict) -> dict:
     passthrough = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("passthrough:")}
     errors = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("error:")}
     return {"hits": hits + stale, "stale_hits": stale, "misses": counters.get("miss", 0),
+            "object_hits": counters.get("object_hit", 0), "object_misses": counters.get("object_miss", 0),
+            "object_uncacheable": counters.get("object_uncacheable", 0),
             "passthrough": sum(passthrough.values()), "passthrough_by_reason": passthrough,
             "internal_errors": sum(errors.values()), "errors_by_kind": errors, "links": counters.get("links", 0)}
 
@@ -116,14 +118,13 @@ def stats(as_json, zero):
     store = open_store()
     try:
         if zero:
-            for k in list(store._cache.iterkeys()):
-                if isinstance(k, str) and k.startswith("stat/"):
-                    store._cache.delete(k)
+            store.zero_counters()
         data = _group_counters(store.counters())
         entries = list(store.entries())
         won = [e for e in entries if not _is_baseline(e)]
         speedups = [e["provenance"]["speedup"] for e in won if e.get("provenance", {}).get("speedup")]
         data.update({"cache_dir": store.directory, "cache_bytes": store.volume(), "tuned_tus": len(entries),
+                     "objects_cached": store.object_entries(),
                      "tuned_tus_faster": len(won),
                      "speedups": sorted(set(round(s, 4) for s in speedups))})
     finally:
@@ -133,7 +134,10 @@ def stats(as_json, zero):
         return
     rows = [("cache directory", data["cache_dir"]),
             ("cache hits", f"{data['hits']}" + (f" ({data['stale_hits']} stale)" if data["stale_hits"] else "")),
-            ("cache misses", data["misses"]), ("pass-throughs", data["passthrough"])]
+            ("cache misses", data["misses"]),
+            ("object cache hits", data["object_hits"]), ("object cache misses", data["object_misses"]),
+            ("  not cacheable", data["object_uncacheable"]), ("objects cached", data["objects_cached"]),
+            ("pass-throughs", data["passthrough"])]
     rows += [(f"  {k}", v) for k, v in sorted(data["passthrough_by_reason"].items(), key=lambda kv: -kv[1])]
     rows += [("links recorded", data["links"]), ("internal errors", data["internal_errors"])]
     rows += [(f"  {k}", v) for k, v in sorted(data["errors_by_kind"].items())]

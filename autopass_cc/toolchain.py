@@ -16,8 +16,6 @@ in a small JSON file keyed by (real path, size, mtime_ns, inode); a changed bina
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 
 from .errors import CompilerNotFound
@@ -118,6 +116,7 @@ def llvm_tool(name: str) -> str:
 
 
 def _file_sha256(path: str) -> str:
+    import hashlib
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -130,25 +129,61 @@ def _identity_cache_dir() -> str:
     return os.path.join(cache_dir(), "compilers")
 
 
+def _sha1_hex(data: bytes) -> str:
+    """SHA-1 hex digest without importing hashlib (which loads OpenSSL: ~3 ms per compile)."""
+    try:
+        from _sha1 import sha1
+    except ImportError:  # pragma: no cover - other Python builds
+        from hashlib import sha1
+    return sha1(data).hexdigest()
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename; errors are ignored (a
+    read-only cache only costs the recomputation next time)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 def compiler_identity(compiler: str) -> dict:
     """Identity of a compiler binary: ``{"path", "real", "version", "sha256", "target", "is_clang",
-    "llvm_major"}``.  Cached on disk (see module docstring); computing it runs ``--version`` once and
-    hashes the binary.  Raises OSError if the binary cannot be read."""
+    "llvm_major"}``.  Cached on disk (see module docstring) as JSON and, for the compile hot path,
+    as a marshal file read without importing json; computing it runs ``--version`` once and hashes
+    the binary.  Raises OSError if the binary cannot be read."""
+    import marshal
     real = os.path.realpath(compiler)
     st = os.stat(real)
-    stamp = hashlib.sha1(f"{real}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode()).hexdigest()
+    stamp = _sha1_hex(f"{real}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode("utf-8", "surrogateescape"))
     cache_file = os.path.join(_identity_cache_dir(), stamp + ".json")
+    try:
+        with open(cache_file[:-5] + ".marshal", "rb") as f:
+            ident = marshal.load(f)
+        if isinstance(ident, dict) and ident.get("real") == real and "sha256" in ident:
+            ident["path"] = compiler
+            return ident
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    import json
     try:
         with open(cache_file, encoding="utf-8") as f:
             ident = json.load(f)
         if ident.get("real") == real:
             ident["path"] = compiler
+            _write_atomic(cache_file[:-5] + ".marshal", marshal.dumps(ident))
             return ident
     except (OSError, ValueError):
         pass
     import re
     import subprocess
-    import tempfile
     out = subprocess.run([real, "--version"], capture_output=True, text=True, timeout=60)
     version = out.stdout.splitlines()[0] if out.stdout else ""
     target = ""
@@ -159,14 +194,8 @@ def compiler_identity(compiler: str) -> dict:
     ident = {"path": compiler, "real": real, "version": version, "sha256": _file_sha256(real),
              "target": target, "is_clang": "clang" in version,
              "llvm_major": int(m.group(1)) if m else None}
-    try:
-        os.makedirs(os.path.dirname(cache_file), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(cache_file))
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(ident, f)
-        os.replace(tmp, cache_file)
-    except OSError:
-        pass  # a read-only cache only costs us the re-hash next time
+    _write_atomic(cache_file, json.dumps(ident).encode("utf-8", "surrogateescape"))
+    _write_atomic(cache_file[:-5] + ".marshal", marshal.dumps(ident))
     return ident
 
 
@@ -181,7 +210,7 @@ def host_cpu(compiler: str) -> str:
             cpuinfo = b"\n".join(l for l in f.read().splitlines() if l.startswith((b"model name", b"flags")))
     except OSError:
         cpuinfo = b""
-    stamp = hashlib.sha1(ident["sha256"].encode() + cpuinfo).hexdigest()
+    stamp = _sha1_hex(ident["sha256"].encode() + cpuinfo)
     cache_file = os.path.join(_identity_cache_dir(), "native-" + stamp + ".txt")
     try:
         with open(cache_file, encoding="utf-8") as f:

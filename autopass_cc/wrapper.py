@@ -87,19 +87,23 @@ def _looks_like_compiler(arg: str) -> str | None:
 
 
 class _Counters:
-    """Counters bumped lazily: the store is opened once per process, only if something is
-    counted, and any failure to count is silent (counting must never break a build)."""
+    """Counters and the cache of one process.  The store (store.HotStore: no diskcache import) is
+    opened once, only if something needs it; counts are kept in memory and written in one
+    transaction by :meth:`flush` (before the process execs or exits).  A count that cannot be
+    written to the database (locked, full) goes to ``<cache>/stats.pending`` (store.py), so
+    ``stats`` still sees it; beyond that, failing to count never breaks a build."""
 
     def __init__(self, settings: dict | None):
         self.settings = settings or {}
         self._store = None
         self.unavailable: str | None = None
+        self.warned = False
 
     def store(self):
         if self._store is None and self.unavailable is None:
-            from .store import open_store
+            from .store import HotStore
             try:
-                self._store = open_store(size_limit=self.settings.get("cache_size"))
+                self._store = HotStore(size_limit=self.settings.get("cache_size"))
             except Exception as e:
                 self.unavailable = str(e)
         return self._store
@@ -111,6 +115,36 @@ class _Counters:
                 s.incr(name)
         except Exception:
             pass
+
+    def warn_once(self, message: str) -> None:
+        """One ``autopass-cc:`` line per process for cache trouble (ARCHITECTURE.md decision 3)."""
+        if not self.warned:
+            self.warned = True
+            warn(message)
+
+    def flush(self, loud: bool = False) -> None:
+        """Write the counts.  ``loud``: say so (once) when they cannot be written."""
+        s = self._store
+        if s is None:
+            return
+        try:
+            s.flush()
+            return
+        except Exception as e:
+            from .store import error_kind, release_reserve, save_pending
+            kind = error_kind(e)
+            s.incr("error:" + kind)
+            if kind == "cache-full" and release_reserve(s.directory):
+                try:
+                    s.flush()
+                    return
+                except Exception:
+                    pass
+            save_pending(s.directory, s.pending)
+            s.pending = {}
+            if loud:
+                self.warn_once(f"cache {s.directory} not writable now ({type(e).__name__}: {e}); "
+                               "statistics of this compile kept aside")
 
 
 def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
@@ -176,6 +210,7 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
     except Exception as e:  # a classifier bug must not break a build
         warn(f"internal error classifying the call ({type(e).__name__}: {e}); running the compiler as given")
         counters.incr("error:internal")
+        counters.flush()
         return _exec_real(compiler, args)
 
     if isinstance(inv, Skip):
@@ -186,19 +221,23 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
             except Exception as e:
                 warn(f"could not record or tune this link ({type(e).__name__}: {e}); linking as asked")
                 counters.incr("error:link-hook")
+        counters.flush()
         return _exec_real(compiler, args)
 
     if config_error:
         warn(f"{config_error}; compiling with your own flags")
         counters.incr("error:config")
+        counters.flush()
         return _exec_real(compiler, args)
     try:
         rc = _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus)
         if rc is not None:
-            return rc
+            counters.flush(loud=True)
+            return _exit_code(rc)
     except Exception as e:
         warn(f"internal error ({type(e).__name__}: {e}); compiling with your own flags")
         counters.incr("error:internal")
+    counters.flush(loud=True)
     return _exec_real(compiler, args)
 
 
@@ -224,10 +263,222 @@ def lookup(store, key, settings: dict):
     return p, status, entry
 
 
+def _exit_code(rc: int) -> int:
+    """A negative exit code (clang killed by a signal) is passed on as that signal, as make would
+    have seen it from clang itself."""
+    if rc < 0:
+        import _signal
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:
+            pass
+        _signal.signal(-rc, _signal.SIG_DFL)
+        os.kill(os.getpid(), -rc)
+        return 128 - rc
+    return rc
+
+
+def _write_fd(fd: int, data: bytes) -> None:
+    """Write all of ``data`` (replayed compiler output) to a file descriptor."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            import select
+            select.select([], [fd], [])
+            continue
+        view = view[n:]
+
+
+def _replay(out: bytes, err: bytes) -> None:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        pass
+    try:
+        if out:
+            _write_fd(1, out)
+        if err:
+            _write_fd(2, err)
+    except OSError:
+        pass
+
+
+class _ObjectCache:
+    """The object cache's part of one compile (objcache.py has the design): plan (refusals, the
+    direct key, the manifest record that matches), lookup, and storing a fresh result."""
+
+    def __init__(self, inv, counters, store):
+        self.inv, self.counters, self.store = inv, counters, store
+        self.direct = self.rec = self.objs = self.base = None
+        self.records: list = []
+        self.refreshed = False
+        self.on = False
+
+    def plan(self, ident: dict, cwd: str, cplusplus: bool, native) -> None:
+        from . import cachekey, objcache
+        inv = self.inv
+        why = cachekey.object_cache_refusal(inv, os.environ)
+        if not why and not objcache.writable_target(inv.output):
+            why = "output is not a regular file"
+        dep = objcache.depfile_path(inv)
+        if not why and dep is not None and not objcache.writable_target(dep):
+            why = "dependency file is not a regular file"
+        src_digest = None
+        if not why:
+            src_digest, why = objcache.read_source(inv.source)
+        if why:
+            self.counters.incr("object_uncacheable")
+            return
+        self.depfile = dep
+        self.direct = cachekey.direct_key(inv, ident, cwd, cplusplus=cplusplus, native_cpu=native,
+                                          environ=os.environ, source_digest=src_digest)
+        try:
+            self.objs = self.store.objects()
+            blob = self.objs.get("man/" + self.direct)
+        except Exception as e:
+            self._trouble(e)
+            return
+        self.on = True
+        if blob is not None:
+            self.records = objcache.unpack_manifest(blob) or []
+            if not self.records:
+                self.counters.incr("error:corrupt-manifest")
+            self.rec, self.refreshed = objcache.match(self.records)
+
+    def _trouble(self, e: BaseException) -> None:
+        from .store import error_kind
+        self.on = False
+        self.counters.incr("error:" + error_kind(e))
+        self.counters.warn_once(f"object cache unavailable ({type(e).__name__}: {e}); going on without it")
+
+    def lookup(self, pipeline_id: str, tty):
+        """The entry ``(obj, dep, out, err)`` to restore, or None."""
+        from . import cachekey, objcache
+        if not self.on or self.rec is None:
+            return None
+        key = "obj/" + cachekey.object_key(self.rec["content"], pipeline_id)
+        try:
+            blob = self.objs.get(key)
+        except Exception as e:
+            self._trouble(e)
+            return None
+        if blob is None:
+            return None
+        entry = objcache.unpack_entry(blob)
+        if entry is None or entry[5] != pipeline_id:
+            self.counters.incr("error:corrupt-object")
+            try:
+                self.objs.delete(key)
+            except Exception:
+                pass
+            return None
+        obj, dep, out, err, entry_tty, _ = entry
+        if err and (entry_tty if entry_tty is None else tuple(entry_tty)) != tty:
+            return None  # diagnostics captured for another kind of stderr
+        if (dep is None) != (self.depfile is None):
+            return None
+        return obj, dep, out, err
+
+    def restore(self, entry) -> bool:
+        from . import objcache
+        obj, dep, _out, _err = entry
+        try:
+            objcache.restore(self.inv.output, obj)
+            if dep is not None:
+                objcache.restore(self.depfile, dep)
+        except OSError:
+            return False
+        return True
+
+    def listing_args(self) -> list[str]:
+        from . import objcache
+        if not self.on:
+            return []
+        tmp = os.path.join(self.objs.directory, "tmp")
+        try:
+            os.makedirs(tmp, exist_ok=True)
+        except OSError as e:
+            self._trouble(e)
+            return []
+        self.base = os.path.join(tmp, f"{os.getpid()}-{os.urandom(4).hex()}")
+        return objcache.listing_args(self.base, bool(objcache.forced_includes(self.inv)))
+
+    def cleanup(self) -> None:
+        if self.base:
+            for ext in (".dot", ".hdr"):
+                try:
+                    os.unlink(self.base + ext)
+                except OSError:
+                    pass
+
+    def save(self, out: bytes, err: bytes, tty, pipeline_id: str, tu_key, start_ns: int) -> None:
+        """Store a successful compile's results and its manifest record; a result that cannot be
+        cached (objcache.py) is simply not stored."""
+        from . import cachekey, objcache
+        if not self.on or self.base is None:
+            return
+        try:
+            paths, why = objcache.read_listing(self.base, self.inv)
+        finally:
+            self.cleanup()
+        files = None
+        if paths is not None:
+            files, why = objcache.scan(paths, start_ns)
+        if files is None:
+            self.counters.incr("object_uncacheable")
+            return
+        try:
+            with open(self.inv.output, "rb") as f:
+                obj = f.read()
+            dep = None
+            if self.depfile is not None:
+                st = os.stat(self.depfile)
+                if st.st_mtime_ns < start_ns - objcache.TOO_NEW_NS:
+                    self.counters.incr("object_uncacheable")  # not where we predicted clang writes it
+                    return
+                with open(self.depfile, "rb") as f:
+                    dep = f.read()
+        except OSError:
+            self.counters.incr("object_uncacheable")
+            return
+        content = cachekey.content_key(self.direct, [(f[0], f[5]) for f in files])
+        record = {"files": files, "content": content, "tu_key": tu_key}
+        records = [record] + [r for r in self.records if r.get("content") != content]
+        try:
+            self.objs.put("obj/" + cachekey.object_key(content, pipeline_id),
+                          objcache.pack_entry(obj, dep, out, err, tty, pipeline_id))
+            self.objs.put("man/" + self.direct, objcache.pack_manifest(records))
+        except Exception as e:
+            self._trouble(e)
+
+    def remember(self, tu_key=None, start_ns: int = 0) -> None:
+        """After a hit: write the matched record back when its stat data was refreshed (files
+        touched, contents the same) or it learnt the exact tuned-pipeline key."""
+        from . import objcache
+        if not self.on or self.rec is None or not (self.refreshed or (tu_key and not self.rec.get("tu_key"))):
+            return
+        rec = objcache.refresh(self.rec, start_ns) if self.refreshed else self.rec
+        if rec is None:
+            return
+        rec = {**rec, "tu_key": tu_key or rec.get("tu_key")}
+        records = [rec] + [r for r in self.records if r is not self.rec]
+        try:
+            self.objs.put("man/" + self.direct, objcache.pack_manifest(records))
+        except Exception:
+            pass
+
+
 def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=False) -> int | None:
-    """Compile one TU: key, lookup, emit.  Returns an exit code, or None to run the user's command."""
+    """Compile one TU: keys, lookups (tuned pipeline, object cache), emit.  Returns an exit code,
+    or None to run the user's command (exec)."""
+    import time
     from . import cachekey
     from .toolchain import compiler_identity, host_cpu
+    start_ns = time.time_ns()
     ident = compiler_identity(compiler)
     if not ident.get("is_clang"):
         counters.incr("passthrough:not clang")
@@ -237,41 +488,81 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
     tu_id = cachekey.tu_identity(inv, material, cwd, project)
     store = counters.store()
     if store is None:
-        warn(f"{counters.unavailable}; compiling with your own flags")
+        counters.warn_once(f"{counters.unavailable}; compiling with your own flags")
         _record(project, compiler, inv, args, cwd, None, tu_id, "error", cplusplus)
         return None
-    # No entry for this TU identity means no exact key can hit either: skip the preprocessor (the
-    # dominant cost of a cold build) and compile as asked.  The session computes exact keys itself.
-    if store.get_by_tu(tu_id) is None:
-        counters.incr("miss")
-        _record(project, compiler, inv, args, cwd, None, tu_id, "miss", cplusplus)
-        return None
-    import subprocess
-    pre = subprocess.run([compiler] + cachekey.preprocess_args(inv), cwd=cwd, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    if pre.returncode != 0:
-        counters.incr("passthrough:preprocessor error")
-        return None
-    key = cachekey.compute(inv, ident, cwd, pre.stdout, native_cpu=native, project=project)
-    pipeline, status, _ = lookup(store, key, settings)
-    _record(project, compiler, inv, args, cwd, key.digest, key.tu_id, status, cplusplus)
-    if pipeline is None or pipeline.is_baseline:
-        counters.incr("miss" if pipeline is None else "hit")
+    oc = _ObjectCache(inv, counters, store)
+    if settings.get("object_cache", True):
+        oc.plan(ident, cwd, cplusplus, native)
+
+    # Which pipeline: no entry for this TU identity means no exact key can hit either, so the
+    # preprocessor (the dominant cost of a cold build) is skipped; with an entry, the manifest
+    # record may know the exact key from an earlier compile of the same inputs.
+    pipeline, status, key_digest = None, "miss", None
+    if store.has_tu(tu_id):
+        if oc.rec is not None and oc.rec.get("tu_key"):
+            key = cachekey.CacheKey(oc.rec["tu_key"], tu_id, None)
+        else:
+            import subprocess
+            pre = subprocess.run([compiler] + cachekey.preprocess_args(inv), cwd=cwd, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            if pre.returncode != 0:
+                counters.incr("passthrough:preprocessor error")
+                return None
+            key = cachekey.compute(inv, ident, cwd, pre.stdout, native_cpu=native, project=project)
+        key_digest = key.digest
+        pipeline, status, _ = lookup(store, key, settings)
         if status == "refused":
             counters.incr("error:pipeline-refused")
-        return None
-    from .emit import compile_tu
-    res = compile_tu(compiler, inv, args, pipeline, cwd)
-    if res.returncode != 0:
-        warn(f"the tuned pipeline for {inv.source} failed to compile ({pipeline}); compiling with your own flags")
-        counters.incr("error:tuned-pipeline-failed")
-        return None
-    counters.incr("hit:stale" if status == "stale" else "hit")
-    sys.stdout.buffer.write(res.stdout)
-    sys.stdout.flush()
-    sys.stderr.buffer.write(res.stderr)
-    sys.stderr.flush()
-    return 0
+            counters.warn_once(f"the cached pipeline for {inv.source} is not allowed by the current settings "
+                               "or this LLVM; compiling with your own flags")
+    tuned = pipeline is not None and not pipeline.is_baseline
+    counters.incr("miss" if pipeline is None else ("hit:stale" if tuned and status == "stale" else "hit"))
+    _record(project, compiler, inv, args, cwd, key_digest, tu_id, status, cplusplus)
+    pipeline_id = pipeline.digest() if tuned else "baseline"
+
+    tty = None
+    if oc.on:
+        from .objcache import tty_state
+        tty = tty_state(os.environ)
+        entry = oc.lookup(pipeline_id, tty)
+        if entry is not None and oc.restore(entry):
+            counters.incr("object_hit")
+            oc.remember(key_digest, start_ns)
+            _replay(entry[2], entry[3])
+            return 0
+        counters.incr("object_miss")
+    if not tuned and not oc.on:
+        return None  # exec clang: its output, files and exit code are exactly its own
+
+    import _signal
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)  # Ctrl-C ends us as it ends clang: no traceback
+    env = {**os.environ, DEPTH_VAR: str(_depth() + 1)}
+    extra = oc.listing_args()
+    rc = None
+    if tuned:
+        from .emit import compile_tu
+        res = compile_tu(compiler, inv, args, pipeline, cwd, extra=extra, env=env, tty=tty is not None)
+        if res.returncode != 0:
+            oc.cleanup()
+            counters.incr("error:tuned-pipeline-failed")
+            counters.warn_once(f"the tuned pipeline for {inv.source} failed to compile ({pipeline}); "
+                               "compiling with your own flags")
+            if not oc.on:
+                return None
+            pipeline_id = "baseline"
+            extra = oc.listing_args()
+        else:
+            rc, out, err = 0, res.stdout, res.stderr
+    if rc is None:
+        from .emit import run_captured
+        rc, out, err = run_captured([compiler] + list(args) + extra, env=env, tty=tty is not None)
+    if rc == 0:
+        oc.save(out, err, tty, pipeline_id, key_digest, start_ns)
+    else:
+        oc.cleanup()
+    _replay(out, err)
+    return rc
 
 
 def _record(project, compiler, inv, args, cwd, key_digest, tu_id, status, cplusplus=False) -> None:

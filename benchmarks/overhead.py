@@ -5,10 +5,13 @@ Builds tests/programs/interp-cmake (27 TUs, CMake, a static library + executable
 three build trees, interleaved round by round (order rotated each round to cancel drift):
 
 * ``bare``     CMAKE_C_COMPILER=clang-19;
-* ``miss``     CMAKE_C_COMPILER=autopass-cc, cache present but no entry for these TUs (the first
-               build of a project: the wrapper classifies, looks up the TU identity, execs clang);
+* ``miss``     CMAKE_C_COMPILER=autopass-cc, an empty cache (``autopass-cc cache clear`` before
+               every round, untimed, so the object cache cannot serve the rebuild): the first build of a project -- the wrapper
+               classifies, looks up the TU identity and the object cache, runs clang, stores the
+               object (benchmarks/rebuild.py measures the warm rebuild that follows);
 * ``entries``  CMAKE_C_COMPILER=autopass-cc, every TU has a cache entry that keeps the user's flags
-               (after a session: the wrapper also preprocesses to compute the exact key).
+               (after a session: the wrapper also preprocesses to compute the exact key); object
+               cache off (AUTOPASS_OBJECT_CACHE=0) so that every round compiles.
 
 Prints the median wall time of each and the ratio to ``bare`` with a paired bootstrap 95% CI.
 Usage: python3 benchmarks/overhead.py [--rounds 7] [--jobs 1]
@@ -84,14 +87,15 @@ def main() -> None:
     for name in compilers:
         sh(["cmake", "--build", os.path.join(src, f"build-{name}"), "-j", str(args.jobs)], src, env)
     print(f"seeded {seed_entries(src, env)} cache entries for the 'entries' tree")
-    # The 'miss' tree must find no entry: give it its own empty cache.
-    env_miss = dict(env, AUTOPASS_CACHE_DIR=os.path.join(work, "cache-miss"))
-    envs = {"bare": env, "miss": env_miss, "entries": env}
+    envs = {"bare": env, "entries": dict(env, AUTOPASS_OBJECT_CACHE="0"),
+            "miss": dict(env, AUTOPASS_CACHE_DIR=os.path.join(work, "cache-miss"))}
     times = {n: [] for n in compilers}
     names = list(compilers)
     for r in range(args.rounds):
         order = names[r % 3:] + names[:r % 3]
         for name in order:
+            if name == "miss":  # the 'miss' tree must find nothing (untimed)
+                sh([wrapper, "cache", "clear"], src, envs["miss"])
             t0 = time.perf_counter()
             sh(["cmake", "--build", os.path.join(src, f"build-{name}"), "--clean-first", "-j", str(args.jobs)],
                src, envs[name])

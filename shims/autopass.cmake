@@ -3,8 +3,10 @@
 #   cmake -S . -B build -DCMAKE_TOOLCHAIN_FILE=<autopass-cc checkout>/shims/autopass.cmake
 #
 # It only chooses the compilers (no CMAKE_SYSTEM_NAME: this is not a cross build).  autopass-cc
-# then runs the real clang itself: AUTOPASS_CC / AUTOPASS_CXX, or `compiler` / `cxx_compiler` in
-# autopass.toml, else clang-19 / clang++-19 from PATH.
+# then runs the real clang itself: `compiler` / `cxx_compiler` in autopass.toml, else AUTOPASS_CC /
+# AUTOPASS_CXX in the environment of the build (configure and `make` alike), else clang-19 /
+# clang++-19 from PATH.  The project (autopass.toml, .autopass/buildlog.jsonl) is found by walking
+# up from the build directory, so a build tree inside the project records its compiles there.
 #
 # Where the wrappers are looked for, first hit wins:
 #   1. -DAUTOPASS_CC_EXECUTABLE=... / -DAUTOPASS_CXX_EXECUTABLE=... (or the same environment variables);

@@ -403,7 +403,7 @@ class Session:
                 "summary": "; ".join(f"{k}: {v.get('summary', '')}" for k, v in out.items())}
 
     def _trial_dict(self, r: TrialResult) -> dict:
-        return {"trial": r.trial, "agent": r.proposal.agent, "edits": r.proposal.edits,
+        return {"trial": r.trial, "agent": r.proposal.agent, "edits": [str(e) for e in r.proposal.edits],
                 "rationale": r.proposal.rationale,
                 "changes": {self.program.tu(tu).rel if any(t.tu_id == tu for t in self.program.tus) else tu:
                             p.to_dict() if isinstance(p, Pipeline) else repr(p) for tu, p in r.proposal.changes.items()},

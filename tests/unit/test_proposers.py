@@ -89,3 +89,18 @@ def test_weak_rules_wait_for_program_wide_moves(monkeypatch):
     assert agents[0] == ("rule:test", ["hot"])
     cold_at = agents.index(("rule:test", ["cold"]))
     assert all(a == "generic" for a, _ in agents[1:cold_at]) and cold_at > 5
+
+
+def test_report_accepts_edit_objects_from_any_proposer():
+    """Proposers may put Edit objects in Proposal.edits; the report must still render."""
+    from autopass_cc.tuning.proposers.base import Edit, Proposal
+    from autopass_cc.tuning.report import summary_text
+    from autopass_cc.tuning.session import Session
+    r = TrialResult(1, Proposal({}, "x", "llm:planner", [Edit("knob", "unroll-threshold", 600)]), "faster",
+                    ratio=1.05, ci=(1.01, 1.09), accepted=True)
+    s = Session.__new__(Session)
+    s.program = type("P", (), {"tus": []})()
+    d = s._trial_dict(r)
+    assert d["edits"] == ["unroll-threshold=600"]
+    text = summary_text({"session": "t", "budget": 1, "metric": "cpu", "run": "x", "trials": [d], "notes": []})
+    assert "unroll-threshold=600 -> 1.050x" in text

@@ -1,0 +1,409 @@
+"""The object cache: a warm rebuild restores each TU's object instead of running clang (like ccache).
+
+What is cached for one compile: the object file, the dependency file (when the compile writes
+one), clang's stdout and stderr -- only for exit code 0 (failures are never cached).  The design
+follows ccache's manual, sections "How ccache works" (the direct mode and the depend mode) and
+"Cache statistics":
+
+Keys (cachekey.py computes them)
+  * direct key = compiler identity (version, SHA-256 of the binary, target) + driver mode +
+    effective working directory + the arguments as given, with the ``-o``/``-MF`` paths masked +
+    the object path as written when a dependency file is written (it is the file's default
+    target) + CPATH & co. (ccache hashes the same environment variables) + what ``-march=native``
+    means on this host + the contents of files named by ``-fprofile-use=`` & co. + the source
+    file's contents.  No preprocessor run.  It names a *manifest*.
+  * manifest = up to :data:`MAX_RECORDS` records, newest first; each lists the files one compile
+    read (path as clang named it, size, mtime_ns, ctime_ns, inode, BLAKE2b of the contents) and
+    the resulting *content key*, plus the exact tuned-pipeline key (cachekey.compute) when that
+    compile computed one.
+  * content key = direct key + every file read and its contents hash (ccache's depend mode: "the
+    hash ... based on the direct mode hash ... plus information about include files").
+  * object key = content key + the Pipeline actually used (its digest, ``"baseline"`` for the
+    user's own flags).  A new tuned pipeline for a TU therefore never serves an old object.
+
+Lookup (no preprocessor): direct key -> manifest -> the first record whose files all match ->
+object key -> entry.  A file matches when its size, mtime_ns, ctime_ns and inode are the ones
+recorded (ccache's ``file_stat_matches`` with ``_ctime``, safe here because a recorded file is never
+"too new", below) or, failing that, when its contents hash is the recorded one.
+
+Which files a compile read: clang itself lists them while it compiles, through two cc1 options
+that change neither the object nor the user's dependency file (tests/integration check the bytes):
+``-dependency-dot FILE`` (every ``#include``-d file, system headers too, also under ``-MMD``) and,
+when ``-include``/``-imacros`` are given, ``-header-include-file FILE`` (forced includes come from
+clang's predefines buffer, which the dot graph leaves out).  No preprocessor run on a miss either,
+so a cold build costs little more than the compile (ccache's depend mode, with the depfile it
+would need from the user replaced by these).  ``-dependency-dot`` drops the leading ``/`` of
+absolute paths (it strips the sysroot, "/"): a name is resolved against the working directory
+and against ``/``, and a compile whose names are ambiguous, unreadable or escaped is not cached.
+
+Not cached (the compile runs as usual; ccache's manual has the same rules):
+  * the source or any file it read contains ``__DATE__``, ``__TIME__`` or ``__TIMESTAMP__``
+    (ccache: "the string ``__TIME__`` is present in the source code" disables the direct mode),
+    ``.incbin`` (ccache refuses it too) or ``#embed``/``__has_embed`` (files read that clang does
+    not list);
+  * a file read is "too new": modified (mtime or ctime) less than :data:`TOO_NEW_NS` before the
+    compile started -- it may be changing while we read it (ccache's ``include_file_mtime`` and
+    ``include_file_ctime`` checks);
+  * options writing other files or recording the command line (cachekey.OBJECT_CACHE_REFUSED);
+    an output or dependency-file path that exists and is not a regular file; a dependency file
+    that clang did not write where it is predicted;
+  * ``AUTOPASS_OBJECT_CACHE=0`` (config ``object_cache = false``).
+Known limit, shared with ccache's direct mode: a header created *after* a compile in a directory
+searched before the one where its namesake was found is not seen (a manifest lists the files read,
+not the ones that were looked for and missing).
+
+Entries are checksummed (BLAKE2b over every byte); a corrupt or truncated entry is a miss, counted
+``error:corrupt-object`` and deleted, never a bad object.  Restoring writes each file to a
+temporary file in the destination directory (created with mode 0666 & ~umask, as clang creates
+its outputs) and renames it into place, so a reader sees the old file or the whole new one.
+Diagnostics are replayed byte for byte: clang's stderr is captured through a pseudo-terminal when
+ours is a terminal (so colours and layout are clang's own), and an entry with diagnostics captured
+for a terminal is only replayed to a terminal of the same kind (else it is a miss).
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+
+#: Records kept per manifest (ccache keeps many more; a TU rarely alternates between more
+#: versions of its headers than this).
+MAX_RECORDS = 8
+#: A file modified less than this before the compile started is "too new" to be recorded (the
+#: kernel's file timestamps come from a clock that may lag the one we read by a tick).
+TOO_NEW_NS = 20_000_000
+ENTRY_MAGIC = b"APCCOBJ1"
+MANIFEST_MAGIC = b"APCCMAN1"
+_TEMPORAL = (b"__DATE__", b"__TIME__", b"__TIMESTAMP__", b".incbin")
+
+
+def _blake():
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover
+        from hashlib import blake2b
+    return blake2b
+
+
+def digest(data: bytes) -> str:
+    return _blake()(data, digest_size=20).hexdigest()
+
+
+def uncacheable_text(data: bytes) -> str | None:
+    """Why a file with these contents cannot be in the object cache, or None."""
+    for word in _TEMPORAL:
+        if word in data:
+            return "uses " + word.decode()
+    if b"embed" in data:
+        i = data.find(b"embed")
+        while i >= 0:
+            j = i - 1
+            while j >= 0 and data[j] in b" \t":
+                j -= 1
+            if (j >= 0 and data[j:j + 1] == b"#") or data[max(0, i - 6):i] == b"__has_":
+                return "uses #embed"
+            i = data.find(b"embed", i + 1)
+    return None
+
+
+def read_source(path: str) -> tuple[str | None, str | None]:
+    """``(digest, None)`` for the source file, or ``(None, reason)`` when the object cache cannot
+    be used for it (unreadable, temporal macros ...)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return None, f"source unreadable ({e.strerror})"
+    why = uncacheable_text(data)
+    if why:
+        return None, why
+    return digest(data), None
+
+
+# ---- which files a compile read ----------------------------------------------------------------
+def listing_args(base: str, forced_includes: bool) -> list[str]:
+    """Arguments that make clang list the files it reads (see the module docstring); ``base`` is
+    a private temporary path prefix."""
+    out = ["-Xclang", "-dependency-dot", "-Xclang", base + ".dot"]
+    if forced_includes:
+        out += ["-Xclang", "-header-include-file", "-Xclang", base + ".hdr"]
+    return out
+
+
+def forced_includes(inv) -> list[str]:
+    """The ``-include``/``-imacros`` files of a compile, as written."""
+    out, args = [], list(inv.args)
+    for i, a in enumerate(args):
+        if a in ("-include", "-imacros") and i + 1 < len(args):
+            out.append(args[i + 1])
+        elif a.startswith("-include") and len(a) > 8 and not a.startswith("-include-pch"):
+            out.append(a[8:])
+        elif a.startswith("-imacros") and len(a) > 8:
+            out.append(a[8:])
+    return out
+
+
+def _resolve(label: str) -> str | None:
+    """A path as ``-dependency-dot`` printed it -> the path to read (None: ambiguous/missing)."""
+    if label.startswith(("./", "../")):
+        return label if os.path.exists(label) else None
+    rel_ok, abs_ok = os.path.exists(label), os.path.exists("/" + label)
+    if rel_ok and abs_ok:
+        try:
+            if os.path.samefile(label, "/" + label):
+                return label
+        except OSError:
+            pass
+        return None
+    return label if rel_ok else ("/" + label if abs_ok else None)
+
+
+def read_listing(base: str, inv) -> tuple[list[str] | None, str | None]:
+    """The files a compile read (resolved paths, in first-seen order, the source included), from
+    the listing files clang wrote at ``base``; ``(None, reason)`` when they are not usable."""
+    try:
+        with open(base + ".dot", "rb") as f:
+            dot = f.read().decode("utf-8", "surrogateescape")
+    except OSError:
+        return None, "no include listing"
+    paths, seen = [], set()
+    for line in dot.splitlines():
+        i = line.find(' label="')
+        if i < 0 or not line.endswith('"];'):
+            continue
+        label = line[i + 8:-3]
+        if "\\" in label or '"' in label:
+            return None, "unusual file name"
+        path = _resolve(label)
+        if path is None:
+            return None, "ambiguous file name " + label
+        if path not in seen:
+            seen.add(path)
+            paths.append(path)
+    forced = forced_includes(inv)
+    if forced:
+        try:
+            with open(base + ".hdr", "rb") as f:
+                hdr = f.read().decode("utf-8", "surrogateescape").splitlines()
+        except OSError:
+            hdr = []
+        for name in hdr:
+            if name and name not in seen:
+                if not os.path.exists(name):
+                    return None, "unreadable forced include"
+                seen.add(name)
+                paths.append(name)
+        for want in forced:
+            w = os.path.normpath(want)
+            if not any(os.path.normpath(p) == w or os.path.normpath(p).endswith(os.sep + w) for p in paths):
+                return None, "forced include not listed"  # e.g. -include of a system header with -MMD
+    if inv.source not in seen:
+        paths.insert(0, inv.source)  # read twice at worst when the listing names it otherwise
+    return paths, None
+
+
+def scan(paths: list[str], start_ns: int) -> tuple[list | None, str | None]:
+    """Read each file: ``[(path, size, mtime_ns, ctime_ns, ino, digest)]``, or ``(None, reason)``
+    when one is unreadable, too new, or uncacheable (module docstring)."""
+    out = []
+    limit = start_ns - TOO_NEW_NS
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None, "unreadable input " + path
+        try:
+            chunks = []
+            while True:
+                b = os.read(fd, 1 << 20)
+                if not b:
+                    break
+                chunks.append(b)
+            st = os.fstat(fd)  # after reading: a change while we read shows in the times
+        finally:
+            os.close(fd)
+        if st.st_mtime_ns >= limit or st.st_ctime_ns >= limit:
+            return None, "input too new " + path
+        data = b"".join(chunks)
+        why = uncacheable_text(data)
+        if why:
+            return None, why
+        out.append((path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest(data)))
+    return out, None
+
+
+# ---- manifests ------------------------------------------------------------------------------
+def pack_manifest(records: list) -> bytes:
+    body = marshal.dumps([dict(r) for r in records[:MAX_RECORDS]])
+    return MANIFEST_MAGIC + bytes.fromhex(digest(body)) + body
+
+
+def unpack_manifest(blob) -> list | None:
+    """The records of a manifest, or None when it does not check out."""
+    if not isinstance(blob, bytes) or not blob.startswith(MANIFEST_MAGIC) or len(blob) < 28:
+        return None
+    body = blob[28:]
+    if blob[8:28] != bytes.fromhex(digest(body)):
+        return None
+    try:
+        records = marshal.loads(body)
+    except (ValueError, EOFError, TypeError):
+        return None
+    if not isinstance(records, list) or not all(isinstance(r, dict) and "files" in r and "content" in r
+                                                  for r in records):
+        return None
+    return records
+
+
+def match(records: list) -> tuple[dict | None, bool]:
+    """The first record whose files all match (module docstring) and whether any matched by
+    contents only (the record's stat data is then worth refreshing)."""
+    for rec in records:
+        ok, refreshed = True, False
+        for path, size, mtime, ctime, ino, dig in rec["files"]:
+            try:
+                st = os.stat(path)
+            except OSError:
+                ok = False
+                break
+            if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) == (size, mtime, ctime, ino):
+                continue
+            if st.st_size != size:
+                ok = False
+                break
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                ok = False
+                break
+            if digest(data) != dig:
+                ok = False
+                break
+            refreshed = True
+        if ok:
+            return rec, refreshed
+    return None, False
+
+
+def refresh(rec: dict, start_ns: int) -> dict | None:
+    """``rec`` with each file's current stat data (contents already verified equal), or None when
+    one is now too new to be trusted by stat alone."""
+    files = []
+    for path, size, _m, _c, _i, dig in rec["files"]:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if st.st_mtime_ns >= start_ns - TOO_NEW_NS or st.st_ctime_ns >= start_ns - TOO_NEW_NS:
+            return None
+        files.append((path, size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, dig))
+    return {**rec, "files": files}
+
+
+# ---- entries --------------------------------------------------------------------------------
+def pack_entry(obj: bytes, dep: bytes | None, out: bytes, err: bytes, tty, pipeline_id: str) -> bytes:
+    """An entry: magic, header (marshal: sizes, tty state, pipeline, BLAKE2b of the payload),
+    payload (object, depfile, stdout, stderr)."""
+    payload = obj + (dep or b"") + out + err
+    header = marshal.dumps({"sizes": (len(obj), -1 if dep is None else len(dep), len(out), len(err)),
+                            "tty": tty, "pipeline": pipeline_id, "digest": digest(payload)})
+    return ENTRY_MAGIC + len(header).to_bytes(4, "little") + header + payload
+
+
+def unpack_entry(blob) -> tuple | None:
+    """``(obj, dep|None, stdout, stderr, tty, pipeline_id)``, or None when the entry does not check
+    out (truncated, garbage, wrong sizes or checksum)."""
+    try:
+        if not isinstance(blob, bytes) or not blob.startswith(ENTRY_MAGIC):
+            return None
+        n = int.from_bytes(blob[8:12], "little")
+        header = marshal.loads(blob[12:12 + n])
+        payload = blob[12 + n:]
+        so, sd, sout, serr = header["sizes"]
+        if min(so, sout, serr) < 0 or len(payload) != so + max(sd, 0) + sout + serr:
+            return None
+        if digest(payload) != header["digest"]:
+            return None
+    except (ValueError, EOFError, TypeError, KeyError, IndexError):
+        return None
+    obj = payload[:so]
+    p = so
+    dep = None
+    if sd >= 0:
+        dep, p = payload[p:p + sd], p + sd
+    out = payload[p:p + sout]
+    err = payload[p + sout:]
+    return obj, dep, out, err, header.get("tty"), header.get("pipeline")
+
+
+# ---- the user's files -------------------------------------------------------------------------
+def depfile_path(inv) -> str | None:
+    """Where clang writes the dependency file of this compile (None: it writes none): the last
+    ``-MF``, else the object path with its extension replaced by ``.d`` (clang's driver,
+    getDependencyFileName), else the source's stem + ``.d``."""
+    from .cachekey import deps_on
+    if not deps_on(inv):
+        return None
+    mf = None
+    args = list(inv.dep_args)
+    for i, a in enumerate(args):
+        if a == "-MF" and i + 1 < len(args):
+            mf = args[i + 1]
+        elif a.startswith("-MF") and len(a) > 3:
+            mf = a[3:]
+    if mf is not None:
+        return mf
+    if any(a in ("-o", "--output") or a.startswith(("-o", "--output=")) for a in inv.args):
+        p = inv.output  # llvm::sys::path::replace_extension(p, "d")
+        dot = p.rfind(".")
+        if dot >= p.rfind("/") + 1:
+            p = p[:dot]
+        return p + ".d"
+    name = os.path.basename(inv.source)  # llvm::sys::path::stem
+    dot = name.rfind(".")
+    return (name[:dot] if dot >= 0 and name not in (".", "..") else name) + ".d"
+
+
+def writable_target(path: str) -> bool:
+    """True when ``path`` does not exist or is a regular file (restoring renames over it)."""
+    import stat
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def restore(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file beside it (mode 0666 & ~umask, as a
+    fresh file from clang), then rename.  Raises OSError (the temporary file is removed)."""
+    tmp = f"{path}.autopass-tmp{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_TRUNC, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def tty_state(environ) -> tuple | None:
+    """What clang's diagnostics depend on besides the compile: None when stderr is not a
+    terminal, else (TERM, COLUMNS) (LLVM decides colours from TERM, the width from COLUMNS)."""
+    try:
+        if not os.isatty(2):
+            return None
+    except OSError:
+        return None
+    return (environ.get("TERM", ""), environ.get("COLUMNS", ""))

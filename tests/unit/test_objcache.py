@@ -1,0 +1,201 @@
+"""The object cache's pure parts and its store: entry and manifest formats (a damaged one is
+refused, never half-read), keys, the dependency-file path, the hot path's diskcache-compatible
+store, and the hot path's JSON writers being byte-identical to json.dumps."""
+
+import json
+import os
+import time
+
+import pytest
+
+from autopass_cc import buildlog, cachekey, objcache
+from autopass_cc.invocation import Invocation, classify
+from autopass_cc.store import HotStore, open_store, read_pending, save_pending
+
+IDENT = {"version": "Debian clang version 19.1.7", "sha256": "a" * 64, "target": "x86_64-pc-linux-gnu"}
+
+
+# ---- entries and manifests ----------------------------------------------------------------------
+def test_entry_round_trip_and_every_damage_is_refused():
+    blob = objcache.pack_entry(b"\x7fELF" + bytes(range(256)) * 40, b"x.o: x.c\n", b"", b"warning: w\n", None, "baseline")
+    assert objcache.unpack_entry(blob) == (b"\x7fELF" + bytes(range(256)) * 40, b"x.o: x.c\n", b"", b"warning: w\n",
+                                           None, "baseline")
+    assert objcache.unpack_entry(objcache.pack_entry(b"o", None, b"", b"", ("xterm", ""), "p1"))[1] is None
+    for cut in (0, 5, 11, 20, len(blob) // 2, len(blob) - 1):
+        assert objcache.unpack_entry(blob[:cut]) is None, cut
+    for pos in (0, 9, 30, len(blob) // 2, len(blob) - 1):
+        bad = bytearray(blob)
+        bad[pos] ^= 0x01
+        assert objcache.unpack_entry(bytes(bad)) is None, pos
+    assert objcache.unpack_entry(blob + b"extra") is None
+    assert objcache.unpack_entry("text") is None and objcache.unpack_entry(None) is None
+
+
+def test_manifest_round_trip_and_damage():
+    recs = [{"files": [("x.c", 10, 1, 2, 3, "d" * 40)], "content": "c1", "tu_key": None}]
+    blob = objcache.pack_manifest(recs)
+    assert objcache.unpack_manifest(blob) == [dict(r) for r in recs]
+    assert objcache.unpack_manifest(blob[:-1]) is None
+    assert objcache.unpack_manifest(b"APCCMAN1" + b"\0" * 30) is None
+    many = [{"files": [], "content": str(i)} for i in range(20)]
+    assert len(objcache.unpack_manifest(objcache.pack_manifest(many))) == objcache.MAX_RECORDS
+
+
+def test_match_by_stat_then_by_contents(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "h.h").write_text("#define A 1\n")
+    old = time.time_ns() - 10 ** 10
+    os.utime("h.h", ns=(old, old))
+    files, why = objcache.scan(["h.h"], time.time_ns() + 10 ** 9)
+    assert why is None
+    rec = {"files": files, "content": "c"}
+    assert objcache.match([rec]) == (rec, False)
+    os.utime("h.h", ns=(old + 5, old + 5))                 # touched, same contents
+    assert objcache.match([rec]) == (rec, True)
+    (tmp_path / "h.h").write_text("#define A 2\n")        # same size, other contents
+    assert objcache.match([rec]) == (None, False)
+    (tmp_path / "h.h").unlink()
+    assert objcache.match([rec]) == (None, False)
+
+
+def test_scan_refuses_too_new_and_temporal_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "new.h").write_text("int x;\n")
+    assert objcache.scan(["new.h"], time.time_ns())[1].startswith("input too new")
+    for text, word in [("const char *t = __TIME__;", "__TIME__"), ("char d[] = __DATE__;", "__DATE__"),
+                       ('asm(".incbin \\"f\\"");', ".incbin"), ("#  embed \"data.bin\"", "#embed"),
+                       ("#if __has_embed(<x>)\n#endif", "#embed")]:
+        assert word in objcache.uncacheable_text(text.encode())
+    assert objcache.uncacheable_text(b"/* embedded systems */ int embed_count;") is None
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["-c", "x.c", "-o", "x.o"], None),
+    (["-MD", "-c", "x.c", "-o", "out/x.o"], "out/x.d"),
+    (["-MMD", "-c", "x.c", "-o", "out/x.b.o"], "out/x.b.d"),
+    (["-MD", "-c", "x.c", "-o", "noext"], "noext.d"),
+    (["-MD", "-c", "x.c", "-o", "dir.v/noext"], "dir.v/noext.d"),
+    (["-MD", "-c", "src/x.c"], "x.d"),
+    (["-MD", "-MF", "a.d", "-MFb.d", "-c", "x.c", "-o", "x.o"], "b.d"),
+])
+def test_depfile_path(argv, expected):
+    inv = classify(argv, ".")
+    assert isinstance(inv, Invocation)
+    assert objcache.depfile_path(inv) == expected
+
+
+# ---- keys ---------------------------------------------------------------------------------------
+def _direct(argv, cwd="/p", env=None, src="s" * 40, ident=IDENT):
+    inv = classify(argv, cwd)
+    return cachekey.direct_key(inv, ident, cwd, cplusplus=False, native_cpu=None, environ=env or {},
+                               source_digest=src)
+
+
+def test_direct_key_ingredients():
+    base = _direct(["-O2", "-c", "x.c", "-o", "x.o"])
+    assert base == _direct(["-O2", "-c", "x.c", "-o", "x.o"])
+    assert base == _direct(["-O2", "-c", "x.c", "-o", "elsewhere/y.o"])        # no depfile: path is out
+    assert base != _direct(["-O3", "-c", "x.c", "-o", "x.o"])
+    assert base != _direct(["-O2", "-DA=1", "-c", "x.c", "-o", "x.o"])         # preprocessor options are in
+    assert base != _direct(["-O2", "-c", "x.c", "-o", "x.o"], cwd="/q")
+    assert base != _direct(["-O2", "-c", "x.c", "-o", "x.o"], src="t" * 40)
+    assert base != _direct(["-O2", "-c", "x.c", "-o", "x.o"], env={"CPATH": "/inc"})
+    assert base == _direct(["-O2", "-c", "x.c", "-o", "x.o"], env={"HOME": "/root"})
+    assert base != _direct(["-O2", "-c", "x.c", "-o", "x.o"], ident={**IDENT, "sha256": "b" * 64})
+    md = _direct(["-O2", "-MD", "-MF", "a.d", "-c", "x.c", "-o", "x.o"])
+    assert md == _direct(["-O2", "-MD", "-MF", "other.d", "-c", "x.c", "-o", "x.o"])   # -MF path is out
+    assert md != _direct(["-O2", "-MD", "-MF", "a.d", "-c", "x.c", "-o", "y.o"])       # the default target
+    assert cachekey.object_key("c", "baseline") != cachekey.object_key("c", "0123456789abcdef")
+    assert cachekey.content_key("d", [("a.h", "1")]) != cachekey.content_key("d", [("a.h", "2")])
+
+
+def test_refusals():
+    env = {}
+    for argv in (["-gsplit-dwarf", "-c", "x.c"], ["--coverage", "-c", "x.c"], ["-grecord-command-line", "-c", "x.c"],
+                 ["--sysroot=/s", "-c", "x.c"], ["-MD", "-MJ", "cdb.json", "-c", "x.c"], ["-Wp,-DX", "-c", "x.c"]):
+        inv = classify(argv, ".")
+        assert isinstance(inv, Invocation), argv
+        assert cachekey.object_cache_refusal(inv, env), argv
+    inv = classify(["-O2", "-c", "x.c"], ".")
+    assert cachekey.object_cache_refusal(inv, {}) is None
+    assert cachekey.object_cache_refusal(inv, {"CC_PRINT_HEADERS": "1"})
+
+
+@pytest.mark.parametrize("obj", [
+    {"a": [1, "é", None, True, False], "b": {"z": "\udcff", "y": []}, "c": 'x"y\\\n\t'},
+    {"schema": 1, "compiler": {"version": "v", "sha256": None}, "codegen_args": ["-O2", "-DX=\"1 2\""], "cwd": None},
+    [], {}, "plain",
+])
+def test_canon_json_is_json_dumps(obj):
+    assert cachekey.canon_json(obj) == json.dumps(obj, sort_keys=True)
+
+
+def test_buildlog_dumps_is_json_dumps():
+    rec = {"kind": "compile", "cwd": "/p/ö", "args": ["-O2", "-DS=\"a b\"", "\udcfe"], "key": None, "ok": True,
+           "n": 3, "time": 1700000000.123456, "nested": {"x": [1.5, False]}}
+    assert buildlog.dumps(rec) == json.dumps(rec)
+    assert buildlog.dumps({"f": float("nan")}) == json.dumps({"f": float("nan")})
+
+
+# ---- the hot path's store and diskcache read each other ------------------------------------
+def test_hot_store_and_diskcache_interoperate(tmp_path):
+    d = str(tmp_path / "c")
+    hot = HotStore(d)
+    hot.incr("miss")
+    hot.incr("miss")
+    hot.incr("object_hit")
+    hot.flush()
+    objs = hot.objects()
+    objs.put("obj/small", b"s" * 100)
+    objs.put("obj/large", b"L" * 100_000)                 # a value file
+    objs.put("obj/large", b"M" * 90_000)                  # replaced: the old file goes
+    hot.close()
+    s = open_store(d)
+    assert s.counters() == {"miss": 2, "object_hit": 1}
+    assert s.objects().get("obj/small") == b"s" * 100 and s.objects().get("obj/large") == b"M" * 90_000
+    assert s.object_entries() == 2
+    vals = [f for _r, _d, fs in os.walk(os.path.join(d, "objects")) for f in fs if f.endswith(".val")]
+    assert len(vals) == 1
+    s.put_tuned("k1", "tu1", {"pipeline": {"opt_level": "O2"}})
+    s.incr("miss")
+    s.objects().set("obj/from-diskcache", b"D" * 50_000)
+    s.close()
+    hot = HotStore(d)
+    assert hot.has_tu("tu1") and not hot.has_tu("tu2")
+    assert hot.get_tuned("k1")["pipeline"]["opt_level"] == "O2" and hot.get_by_tu("tu1")["key"] == "k1"
+    assert hot.main.get("stat/miss") == 3
+    assert hot.objects().get("obj/from-diskcache") == b"D" * 50_000
+    hot.objects().delete("obj/from-diskcache")
+    assert hot.objects().get("obj/from-diskcache") is None
+    hot.close()
+    s = open_store(d)
+    assert s.clear() >= 4 and s.object_entries() == 0 and s.counters() == {}
+
+
+def test_hot_store_evicts_least_recently_used(tmp_path):
+    d = str(tmp_path / "c")
+    open_store(d, size_limit=400_000).close()
+    hot = HotStore(d, size_limit=400_000)
+    objs = hot.objects()
+    for i in range(4):
+        objs.put(f"obj/{i}", bytes([i]) * 60_000)
+        time.sleep(0.01)
+    assert objs.get("obj/0") is not None                  # used: now the most recent
+    hot.flush()
+    for i in range(4, 10):
+        objs.put(f"obj/{i}", bytes([i]) * 60_000)
+        time.sleep(0.01)
+    assert objs.volume() <= 400_000 + 70_000
+    assert objs.get("obj/9") is not None and objs.get("obj/1") is None
+
+
+def test_pending_counters_are_counted(tmp_path):
+    d = str(tmp_path / "c")
+    s = open_store(d)
+    s.incr("miss")
+    save_pending(d, {"stat/miss": 2, "stat/error:cache-locked": 1})
+    save_pending(d, {"stat/miss": 1})
+    assert read_pending(d) == {"miss": 3, "error:cache-locked": 1}
+    assert s.counters() == {"miss": 4, "error:cache-locked": 1}
+    s.zero_counters()
+    assert s.counters() == {}
