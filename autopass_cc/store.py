@@ -453,14 +453,18 @@ class _DB:
         settings = None
         if os.path.exists(path):
             settings = self._connect(sqlite, path, timeout)
-        if settings is None or not self._usable(settings):
-            # Create the cache, or put our settings in, through diskcache itself (once).
+        for _ in range(4):
+            if settings is not None and self._usable(settings) and self._complete():
+                break
+            # Create the cache, or put our settings in, or finish a cache another process is still
+            # creating, through diskcache's own constructor (idempotent: CREATE ... IF NOT EXISTS).
             if getattr(self, "con", None) is not None:
                 self.con.close()
             _open_cache(directory, size_limit, attempts=8, timeout=timeout).close()
             settings = self._connect(sqlite, path, timeout)
-            if settings is None:
-                raise StoreUnavailable(f"cache {directory} unreadable after creating it")
+        else:
+            raise StoreUnavailable(f"cache {directory} is incomplete after creating it; "
+                                   "remove it (autopass-cc cache clear) if this persists")
         self.size_limit = int(settings.get("size_limit") or DEFAULT_SIZE)
         self.min_file_size = int(settings.get("disk_min_file_size", 2 ** 15))
         self.cull_limit = int(settings.get("cull_limit", 10))
@@ -488,6 +492,21 @@ class _DB:
                 return None
             raise StoreUnavailable(f"cache {self.directory} unavailable ({e}); check AUTOPASS_CACHE_DIR, "
                                    "its permissions and free space") from None
+
+    #: What diskcache 5.x's constructor creates, in this order (Settings and its rows first, the
+    #: triggers last; not in one transaction).  Another process may open the file half-built.
+    SCHEMA_OBJECTS = frozenset({"Settings", "Cache", "Settings_count_insert", "Settings_count_delete",
+                                "Settings_size_insert", "Settings_size_update", "Settings_size_delete"})
+
+    def _complete(self) -> bool:
+        """True when every table and trigger diskcache creates exists; a cache another process is
+        still creating is not, and goes through diskcache's own (idempotent) constructor."""
+        try:
+            rows = self.con.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')").fetchall()
+        except self.errors:
+            return False
+        names = {r[0].decode() if isinstance(r[0], bytes) else r[0] for r in rows}
+        return self.SCHEMA_OBJECTS <= names
 
     def _usable(self, s: dict) -> bool:
         return (s.get("eviction_policy") == EVICTION_POLICY and s.get("statistics") == 0 and "size" in s

@@ -284,7 +284,9 @@ class Session:
             from tqdm import tqdm
         except ImportError:
             return None
-        return tqdm(total=self.budget, desc="autopass-cc tune", unit="trial", file=sys.stderr, leave=True)
+        # disable=None: no bar when stderr is not a terminal (CI logs, pipes).
+        return tqdm(total=self.budget, desc="autopass-cc tune", unit="trial", file=sys.stderr, leave=True,
+                    disable=None)
 
     def _hot_tus(self, base_bin: str, report: dict) -> list[TUInfo]:
         prog = self.program
