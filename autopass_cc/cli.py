@@ -114,8 +114,13 @@ def _group_counters(counters: dict) -> dict:
 @click.option("--zero", is_flag=True, help="Reset the counters (tuned pipelines are kept).")
 def stats(as_json, zero):
     """Cache statistics: hits, misses, pass-throughs by reason, errors, tuned TUs (like ccache -s)."""
-    from .store import open_store
-    store = open_store()
+    from .store import StoreUnavailable, open_store, open_store_readonly
+    try:
+        store = open_store()
+    except StoreUnavailable:
+        if zero:
+            raise
+        store = open_store_readonly()   # a full or read-only cache can still be read
     try:
         if zero:
             store.zero_counters()

@@ -214,16 +214,27 @@ class Store:
         """``(key, value)`` of every entry whose key starts with ``prefix``, read without writing
         (diskcache's ``get`` updates the LRU order, a write that fails on a full disk)."""
         import sqlite3
+        import urllib.parse
         directory = directory or self.directory
-        con = sqlite3.connect(os.path.join(directory, DBNAME), timeout=HOT_TIMEOUT)
-        con.text_factory = bytes
-        try:
-            rows = con.execute("SELECT key, mode, filename, value FROM Cache WHERE raw = 1 AND key >= ? AND key < ?",
-                               (prefix, prefix + "\U0010ffff")).fetchall()
-        except sqlite3.Error as e:
-            raise StoreUnavailable(f"cache {directory} unreadable ({e})") from None
-        finally:
-            con.close()
+        path = os.path.join(directory, DBNAME)
+        query = "SELECT key, mode, filename, value FROM Cache WHERE raw = 1 AND key >= ? AND key < ?"
+        rows = None
+        # Reading a WAL database writes its -shm file; on a full or read-only disk that fails, and
+        # the last resort is SQLite's immutable mode (no locks, no -shm; what is still only in the
+        # -wal file is not seen: counters may lag a little).
+        for uri in (None, "file:" + urllib.parse.quote(path) + "?immutable=1"):
+            try:
+                con = sqlite3.connect(uri, uri=True, timeout=HOT_TIMEOUT) if uri else sqlite3.connect(path, timeout=HOT_TIMEOUT)
+                con.text_factory = bytes
+                try:
+                    rows = con.execute(query, (prefix, prefix + "\U0010ffff")).fetchall()
+                finally:
+                    con.close()
+                break
+            except sqlite3.Error as e:
+                last = e
+        if rows is None:
+            raise StoreUnavailable(f"cache {directory} unreadable ({last})")
         out = []
         for key, mode, filename, value in rows:
             if mode in (MODE_BINARY, MODE_TEXT) and filename:
@@ -321,9 +332,28 @@ class Store:
         return total
 
     def close(self) -> None:
-        self._cache.close()
+        if self._cache is not None:
+            self._cache.close()
         if self._objects is not None:
             self._objects.close()
+
+
+class _Dir:
+    directory: str
+
+
+def open_store_readonly(directory: str | None = None) -> Store:
+    """A Store for reading only (counters, entries, sizes), opened without diskcache, which writes
+    its settings even to read: ``stats`` must still answer on a full or read-only disk.  Writing
+    methods fail on it.  Raises StoreUnavailable when there is no readable cache there."""
+    from .config import cache_dir
+    d = _Dir()
+    d.directory = directory or cache_dir()
+    if not os.path.isfile(os.path.join(d.directory, DBNAME)):
+        raise StoreUnavailable(f"no cache at {d.directory}; check AUTOPASS_CACHE_DIR")
+    store = Store(d)
+    store._cache = None
+    return store
 
 
 def _remove_orphan_values(directory: str) -> None:
