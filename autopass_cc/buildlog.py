@@ -25,39 +25,9 @@ def log_path(project: str) -> str:
 
 
 def dumps(record: dict) -> str:
-    """``json.dumps(record)`` without importing json on the compile hot path (json pulls in re:
-    ~7 ms a process): the same text for dicts of strings, lists, bools, None, ints and floats
-    (tests/unit/test_buildlog.py checks it); anything else goes through json."""
-    try:
-        from _json import encode_basestring_ascii as enc
-    except ImportError:  # pragma: no cover
-        enc = None
-
-    def one(o):
-        if isinstance(o, str):
-            return enc(o)
-        if o is None:
-            return "null"
-        if o is True:
-            return "true"
-        if o is False:
-            return "false"
-        if type(o) is int:
-            return int.__repr__(o)
-        if type(o) is float and o == o and o not in (float("inf"), float("-inf")):
-            return float.__repr__(o)
-        if isinstance(o, (list, tuple)):
-            return "[" + ", ".join(one(v) for v in o) + "]"
-        if isinstance(o, dict) and all(isinstance(k, str) for k in o):
-            return "{" + ", ".join(enc(k) + ": " + one(v) for k, v in o.items()) + "}"
-        raise TypeError
-    if enc is not None:
-        try:
-            return one(record)
-        except TypeError:
-            pass
-    import json
-    return json.dumps(record)
+    """``json.dumps(record)`` without importing json on the compile hot path (cachekey.json_text)."""
+    from .cachekey import json_text
+    return json_text(record)
 
 
 def append(project: str, record: dict) -> None:

@@ -121,16 +121,8 @@ def _ensure_reserve(directory: str) -> None:
     path = os.path.join(directory, RESERVE)
     if os.path.exists(path):
         return
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(bytes(RESERVE_BYTES))
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    from .toolchain import _write_atomic
+    _write_atomic(path, bytes(RESERVE_BYTES))
 
 
 def release_reserve(directory: str) -> bool:
@@ -179,9 +171,9 @@ def read_pending(directory: str) -> dict:
 class Store:
     """Tuned-pipeline entries and counters (diskcache).  Use :func:`open_store` to make one."""
 
-    def __init__(self, cache, size_limit: int | None = None):
+    def __init__(self, cache, size_limit: int | None = None, directory: str | None = None):
         self._cache = cache
-        self.directory = cache.directory
+        self.directory = cache.directory if cache is not None else directory
         self._objects = None
         self._size_limit = size_limit
 
@@ -338,22 +330,15 @@ class Store:
             self._objects.close()
 
 
-class _Dir:
-    directory: str
-
-
 def open_store_readonly(directory: str | None = None) -> Store:
     """A Store for reading only (counters, entries, sizes), opened without diskcache, which writes
     its settings even to read: ``stats`` must still answer on a full or read-only disk.  Writing
     methods fail on it.  Raises StoreUnavailable when there is no readable cache there."""
     from .config import cache_dir
-    d = _Dir()
-    d.directory = directory or cache_dir()
-    if not os.path.isfile(os.path.join(d.directory, DBNAME)):
-        raise StoreUnavailable(f"no cache at {d.directory}; check AUTOPASS_CACHE_DIR")
-    store = Store(d)
-    store._cache = None
-    return store
+    directory = directory or cache_dir()
+    if not os.path.isfile(os.path.join(directory, DBNAME)):
+        raise StoreUnavailable(f"no cache at {directory}; check AUTOPASS_CACHE_DIR")
+    return Store(None, directory=directory)
 
 
 def _remove_orphan_values(directory: str) -> None:
