@@ -139,6 +139,10 @@ KNOBS: dict[str, Knob] = {k.name: k for k in [
     Knob("enable-ext-tsp-block-placement", "bool", False, doc="ext-TSP block placement"),
 ]}
 
+#: Choices of ``unsafe`` families that do not change results: FP contraction off, or at clang's
+#: default (``on``: contraction within a statement, as the C standard allows).
+SAFE_UNSAFE_FAMILY_CHOICES = frozenset({("fp-contract", "off"), ("fp-contract", "on")})
+
 #: Flag families that only configure clang's own middle-end pipeline (PassBuilder options set by the
 #: driver); with a ``passes`` string they would be silently ignored, so validate() refuses the mix.
 PIPELINE_ONLY_FAMILIES = frozenset({"unroll-loops", "vectorize", "slp-vectorize", "inline-functions"})
@@ -231,6 +235,13 @@ class Pipeline:
             args += ["-mllvm", f"-{name}={value}"]
         return args
 
+    @property
+    def may_change_results(self) -> bool:
+        """True when a flag may change floating-point results (an ``unsafe`` family other than
+        turning FP contraction off or to its default ``on``): such a pipeline was verified on one
+        version of the code only."""
+        return any(FLAG_FAMILIES[f].unsafe and (f, c) not in SAFE_UNSAFE_FAMILY_CHOICES for f, c in self.flags)
+
     def describe(self) -> list[str]:
         """Human-readable edits relative to the user's flags, e.g. ``["-O3", "unroll-threshold=600"]``."""
         out = [f"-{self.opt_level}"] if self.opt_level else []
@@ -285,7 +296,7 @@ def validate(p: Pipeline, policy: Policy = Policy()) -> Pipeline:
         fam = FLAG_FAMILIES.get(family)
         if fam is None or choice not in fam.choices:
             raise PipelineError(f"flag {family}={choice} is not in the allowlist", "unknown-flag")
-        if fam.unsafe and choice != "off" and (family, choice) != ("fp-contract", "on") and not policy.allow_unsafe_math:
+        if fam.unsafe and (family, choice) not in SAFE_UNSAFE_FAMILY_CHOICES and not policy.allow_unsafe_math:
             raise PipelineError(f"{' '.join(fam.choices[choice])} may change floating-point results; "
                                 "set allow_unsafe_math = true to allow it", "unsafe-math")
         if fam.isa and not policy.allow_native:

@@ -246,7 +246,7 @@ def lookup(store, key, settings: dict):
     entry|None)``; status is ``"hit"``, ``"stale"`` (same TU, other content), ``"miss"`` or
     ``"refused"`` (stored pipeline not allowed by the current policy).  Shared with ``explain``."""
     from .errors import PipelineError
-    from .pipeline import FLAG_FAMILIES, Pipeline, Policy, validate
+    from .pipeline import Pipeline, Policy, validate
     entry, status = store.get_tuned(key.digest), "hit"
     if entry is None:
         entry, status = store.get_by_tu(key.tu_id), "stale"
@@ -258,7 +258,7 @@ def lookup(store, key, settings: dict):
                             allow_native=bool(settings.get("allow_native"))))
     except (PipelineError, KeyError, TypeError):
         return None, "refused", entry
-    if status == "stale" and any(FLAG_FAMILIES[f].unsafe and c not in ("off", "on") for f, c in p.flags):
+    if status == "stale" and p.may_change_results:
         return None, "miss", entry  # value-changing pipelines were verified on other code
     return p, status, entry
 

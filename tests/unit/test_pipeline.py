@@ -105,3 +105,33 @@ def test_passes_with_pipeline_only_flags_is_a_conflict():
         validate(p)
     assert e.value.reason == "conflict"
     validate(Pipeline().with_passes("default<O3>").with_flag("math-errno", "off"))
+
+
+def test_may_change_results():
+    assert Pipeline().with_flag("fast-math", "on").may_change_results
+    assert Pipeline().with_flag("fp-contract", "fast").may_change_results
+    assert not Pipeline().with_flag("fp-contract", "off").may_change_results
+    assert not Pipeline().with_flag("fp-contract", "on").may_change_results
+    assert not Pipeline().with_knob("unroll-threshold", 500).with_flag("unroll-loops", "on").may_change_results
+
+
+def test_stale_fast_math_pipeline_is_not_served():
+    """A value-changing pipeline tuned for yesterday's source is a miss for today's."""
+    from autopass_cc.cachekey import CacheKey
+    from autopass_cc.wrapper import lookup
+
+    class FakeStore:
+        def __init__(self, entry):
+            self.entry = entry
+
+        def get_tuned(self, digest):
+            return None
+
+        def get_by_tu(self, tu_id):
+            return self.entry
+    key = CacheKey("new-digest", "tu", {})
+    settings = {"allow_unsafe_math": True}
+    fast = {"pipeline": Pipeline().with_flag("fast-math", "on").to_dict()}
+    assert lookup(FakeStore(fast), key, settings)[:2] == (None, "miss")
+    safe = {"pipeline": Pipeline().with_knob("unroll-threshold", 500).to_dict()}
+    assert lookup(FakeStore(safe), key, settings)[1] == "stale"
