@@ -168,20 +168,14 @@ def read_pending(directory: str) -> dict:
     return out
 
 
-class Store:
-    """Tuned-pipeline entries and counters (diskcache).  Use :func:`open_store` to make one."""
+class _TunedReads:
+    """Lookups of tuned entries shared by :class:`Store` and :class:`HotStore`; a subclass gives
+    ``_raw(key)`` (the stored text or None) and ``incr(counter)``."""
 
-    def __init__(self, cache, size_limit: int | None = None, directory: str | None = None):
-        self._cache = cache
-        self.directory = cache.directory if cache is not None else directory
-        self._objects = None
-        self._size_limit = size_limit
-
-    # -- tuned pipelines ------------------------------------------------------------------
     def get_tuned(self, digest: str) -> dict | None:
         """The entry stored under a cache-key digest, or None (missing or corrupt: a corrupt one
         bumps ``error:corrupt-entry``)."""
-        raw = self._cache.get("tuned/" + digest)
+        raw = self._raw("tuned/" + digest)
         if raw is None:
             return None
         entry = _unseal(raw)
@@ -191,8 +185,22 @@ class Store:
 
     def get_by_tu(self, tu_id: str) -> dict | None:
         """The entry last stored for a TU identity (any content), or None."""
-        raw = self._cache.get("tu/" + tu_id)
+        raw = self._raw("tu/" + tu_id)
         return _unseal(raw) if raw is not None else None
+
+
+class Store(_TunedReads):
+    """Tuned-pipeline entries and counters (diskcache).  Use :func:`open_store` to make one."""
+
+    def __init__(self, cache, size_limit: int | None = None, directory: str | None = None):
+        self._cache = cache
+        self.directory = cache.directory if cache is not None else directory
+        self._objects = None
+        self._size_limit = size_limit
+
+    # -- tuned pipelines (reads: _TunedReads) ----------------------------------------------
+    def _raw(self, key: str):
+        return self._cache.get(key)
 
     def put_tuned(self, digest: str, tu_id: str, entry: dict) -> None:
         """Store ``entry`` = ``{"pipeline": Pipeline.to_dict(), "provenance": {...}, "material":
@@ -677,7 +685,7 @@ class _DB:
             pass
 
 
-class HotStore:
+class HotStore(_TunedReads):
     """What one compile needs from the caches, without diskcache (see the module docstring):
     tuned-entry lookups, counters (batched: :meth:`flush` writes them in one transaction at the
     end of the compile), and the object cache's raw entries.
@@ -725,18 +733,8 @@ class HotStore:
     def has_tu(self, tu_id: str) -> bool:
         return self.main.has("tu/" + tu_id)
 
-    def get_tuned(self, digest: str) -> dict | None:
-        raw = self.main.get("tuned/" + digest)
-        if raw is None:
-            return None
-        entry = _unseal(raw)
-        if entry is None:
-            self.incr("error:corrupt-entry")
-        return entry
-
-    def get_by_tu(self, tu_id: str) -> dict | None:
-        raw = self.main.get("tu/" + tu_id)
-        return _unseal(raw) if raw is not None else None
+    def _raw(self, key: str):
+        return self.main.get(key)
 
     # -- counters ---------------------------------------------------------------------------
     def incr(self, counter: str, n: int = 1) -> None:
