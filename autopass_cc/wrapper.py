@@ -557,6 +557,12 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
     if rc is None:
         from .emit import run_captured
         rc, out, err = run_captured([compiler] + list(args) + extra, env=env, tty=tty is not None)
+        if rc != 0 and extra:
+            # Our extra output (the object cache's list of files read, written in the cache
+            # directory) must never be why a compile fails -- e.g. on a full cache disk: the user's
+            # own command decides, with clang's own diagnostics and exit code.
+            oc.cleanup()
+            return None
     if rc == 0:
         oc.save(out, err, tty, pipeline_id, key_digest, start_ns)
     else:

@@ -362,3 +362,19 @@ def test_killed_wrapper_leaves_no_partial_object_in_the_cache(wrapper, env, tmp_
             assert (d / "big.o").read_bytes() == ref                 # clang's own temp-file-and-rename
     r = run([wrapper] + args, d, env)                             # the next compile is right
     assert (d / "big.o").read_bytes() == ref and r.stderr == ""
+
+
+def test_unwritable_cache_scratch_never_fails_a_compile(project, env, tmp_path):
+    """The object cache makes clang list the files it reads into <cache>/objects/tmp; when clang
+    cannot write there (a full or broken cache disk: here the directory is /proc/self, where no
+    file can be created), the compile must still succeed through the user's own command."""
+    cache = str(tmp_path / "cache")
+    env = {**env, "AUTOPASS_CACHE_DIR": cache}
+    run([project.wrapper, "stats", "--json"], project.d, env)          # creates the caches
+    os.makedirs(os.path.join(cache, "objects"), exist_ok=True)
+    tmp = os.path.join(cache, "objects", "tmp")
+    if os.path.isdir(tmp):
+        os.rmdir(tmp)
+    os.symlink("/proc/self", tmp)
+    project.check(project.build(env, jobs=2))
+    assert run("./kernels 40", project.d, env).stdout == project.ref_output
