@@ -115,7 +115,8 @@ def llvm_tool(name: str) -> str:
     raise CompilerNotFound(f"{name}-{LLVM_MAJOR} not found; install llvm-{LLVM_MAJOR} (./install.sh)")
 
 
-def _file_sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file's bytes (hex): compiler identity, byte-identical binaries in a session."""
     import hashlib
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -191,7 +192,7 @@ def compiler_identity(compiler: str) -> dict:
         if line.startswith("Target:"):
             target = line.split(":", 1)[1].strip()
     m = re.search(r"clang version (\d+)", version)
-    ident = {"path": compiler, "real": real, "version": version, "sha256": _file_sha256(real),
+    ident = {"path": compiler, "real": real, "version": version, "sha256": file_sha256(real),
              "target": target, "is_clang": "clang" in version,
              "llvm_major": int(m.group(1)) if m else None}
     _write_atomic(cache_file, json.dumps(ident).encode("utf-8", "surrogateescape"))

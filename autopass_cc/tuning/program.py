@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -192,11 +191,8 @@ class Program:
 
 def file_digest(path: str) -> str:
     """SHA-256 of a file's bytes (hex), to recognise byte-identical binaries."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from ..toolchain import file_sha256
+    return file_sha256(path)
 
 
 def _journal(project: str) -> str:
