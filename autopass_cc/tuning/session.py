@@ -10,11 +10,14 @@ Steps (ARCHITECTURE.md, data flow; the AutoPass loop):
 3. find the hot TUs (callgrind profile of the run command; every TU when profiling is off or
    fails), collect their evidence (optimization remarks, IR statistics);
 4. loop until the trial budget is spent: ask the proposer, validate each pipeline against the
-   allowlist and the installed LLVM, build (TU + relink), skip byte-identical binaries (they do
-   not consume the budget), verify the output against the reference, measure incumbent vs
-   candidate with interleaved rounds and a bootstrap CI of the ratio of medians (stopping early
-   once the CI excludes 1 or lies within +-2x ``min_gain``), accept only when the CI excludes 1
-   and the gain is at least ``min_gain``, diagnose regressions, tell the proposer;
+   allowlist and the installed LLVM, build (TU, then relink), skip candidates that change nothing
+   (every changed TU's object byte-identical to the incumbent's: not linked; or the binary
+   byte-identical to one already measured: not run; these *same-binary* trials do not consume the
+   budget and have a cap of their own, FREE_TRIALS_PER_BUDGET), verify the output against the
+   reference, measure incumbent vs candidate with interleaved rounds and a bootstrap CI of the
+   ratio of medians (stopping early once the CI excludes 1 or lies within +-2x ``min_gain``),
+   accept only when the CI excludes 1 and the gain is at least ``min_gain``, diagnose
+   regressions, tell the proposer;
 5. confirm the final incumbent against the baseline with fresh rounds (the best of many noisy
    trials is biased upward: ARCHITECTURE.md decision 5) and store the pipelines only then;
 6. write the report (JSON, text summary, plot) and restore the user's binary.
@@ -49,6 +52,18 @@ from .measure import compare, run_command
 from .program import BinarySwap, BuildFailed, Program, file_digest, recover
 from .proposers.base import Proposal, SearchState, TrialResult, TUInfo, config_digest
 from .verify import establish_reference, verify
+
+
+#: Cap on same-binary trials (not timed, not charged to the budget): max(FREE_TRIALS_PER_BUDGET x
+#: budget, FREE_TRIALS_MIN).  Measured: 27 of 36 trials of a demo session and 33 of 48 on other
+#: programs built byte-identical binaries (2-3 free trials per measured one), and the old cap
+#: of 3 x budget trials in all ended sessions after ~15 measured candidates of a budget of 16-24.
+#: 4 per unit of budget leaves room for sessions with ~80% free trials; the floor of 40 lets a
+#: small budget still get past the offline proposer's 16 program-wide moves and its pass-pipeline
+#: edits.  A free trial costs the compiles of the changed TUs (no link when the objects already
+#: match, no runs), so the cap only guards against a proposer that never changes the code.
+FREE_TRIALS_PER_BUDGET = 4
+FREE_TRIALS_MIN = 40
 
 
 class SessionLocked(SessionError):
@@ -121,6 +136,7 @@ class Session:
         self.progress = progress
         self.note = note or (lambda msg: print(f"autopass-cc: {msg}", file=sys.stderr, flush=True))
         self.store_results = store_results
+        self._obj_digests: dict[str, str] = {}   # scratch object path -> SHA-256
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.id = f"{stamp}-{os.getpid()}"
         self.dir = os.path.join(state_dir(project), "sessions", self.id)
@@ -211,11 +227,14 @@ class Session:
         history: list[TrialResult] = []
         bar = self._bar()
         dup_streak = 0
-        trial = spent = 0
+        trial = spent = free = 0
+        max_free = max(FREE_TRIALS_PER_BUDGET * self.budget, FREE_TRIALS_MIN)
         try:
-            # A trial whose binary is byte-identical to one already measured costs a compile and a
-            # link but no runs: it does not consume the budget (at most 2x budget of them).
-            while spent < self.budget and trial < 3 * self.budget:
+            # A same-binary trial costs compiles (and a link when the objects differ) but no runs:
+            # it does not consume the budget, and has a cap of its own (max_free), so free trials
+            # can neither starve the budget nor run forever.  Every pass of the loop either ends
+            # it, counts a repeat (dup_streak), or adds to ``spent`` or ``free``.
+            while spent < self.budget and free < max_free:
                 state = SearchState(tus=tus, incumbent=dict(incumbent), history=list(history), policy=self.policy,
                                     trials_left=self.budget - spent, tried=set(tried))
                 try:
@@ -239,7 +258,10 @@ class Session:
                 started = time.monotonic()
                 result, cand_bin = self._trial(trial, proposal, config, incumbent, inc_bin, measured)
                 result.seconds = round(time.monotonic() - started, 3)
-                spent += result.verdict != "same-binary"
+                if result.verdict == "same-binary":
+                    free += 1
+                else:
+                    spent += 1
                 if result.accepted:
                     incumbent, inc_bin = config, cand_bin
                 history.append(result)
@@ -252,6 +274,9 @@ class Session:
             if bar is not None:
                 bar.close()
             proposer.close()
+        if free >= max_free and spent < self.budget:
+            report["notes"].append(f"stopped after {free} trials that changed no code (the cap for a budget of "
+                                   f"{self.budget}); {spent} of the budget used")
         report["proposer_notes"] = getattr(proposer, "report", lambda: {})()
         # 5. confirmation against the baseline with fresh rounds
         winner = {tu: p for tu, p in incumbent.items() if not p.is_baseline}
@@ -347,11 +372,16 @@ class Session:
     def _trial(self, n: int, proposal: Proposal, config: dict, incumbent: dict, inc_bin: str,
                measured: dict) -> tuple[TrialResult, str | None]:
         """Validate, build, verify and measure one proposal: ``(result, candidate binary or None)``.
-        ``measured`` maps binary SHA-256 -> which trial built it (never time the same binary twice)."""
+        Same-binary, without a link, when every changed TU's object equals the incumbent's
+        (:meth:`_same_objects`); else ``measured`` maps binary SHA-256 -> which trial built it
+        (never time the same binary twice)."""
         refusal = self._validate(proposal)
         if refusal:
             return TrialResult(n, proposal, "failed", refusal), None
         try:
+            if self._same_objects(config, incumbent):
+                return TrialResult(n, proposal, "same-binary",
+                                   "every changed object is byte-identical to the incumbent's; not linked or timed"), None
             cand_bin = self.program.link_config(config)
         except BuildFailed as e:
             return TrialResult(n, proposal, "failed", str(e)), None
@@ -379,6 +409,28 @@ class Session:
         if cmp.verdict == "slower":
             res.diagnosis = self._diagnose(proposal, incumbent)
         return res, cand_bin
+
+    def _same_objects(self, config: dict, incumbent: dict) -> bool:
+        """True when, for every TU whose pipeline differs between ``config`` and ``incumbent``, the
+        two objects are byte-identical (SHA-256), so the relink would rebuild the incumbent's binary.
+        Compiles the candidate's objects (cached by Program, so the link that follows reuses them);
+        raises BuildFailed.  Whole-file hashes are safe across scratch paths: clang-19 -O3 writes
+        the same bytes to different ``-o`` paths with -g0 and -g (DWARF names the source and the
+        cwd, not the object); -gsplit-dwarf names the .dwo beside the object, so those differ and
+        the binary check after the link decides, as before."""
+        for t in self.program.tus:
+            cand, inc = config.get(t.tu_id, Pipeline()), incumbent.get(t.tu_id, Pipeline())
+            if cand.digest() == inc.digest():
+                continue
+            if self._obj_digest(t, cand) != self._obj_digest(t, inc):
+                return False
+        return True
+
+    def _obj_digest(self, t, pipeline: Pipeline) -> str:
+        path = self.program.object_for(t, pipeline)
+        if path not in self._obj_digests:
+            self._obj_digests[path] = file_digest(path)
+        return self._obj_digests[path]
 
     def _diagnose(self, proposal: Proposal, incumbent: dict) -> dict | None:
         try:

@@ -104,3 +104,28 @@ def test_report_accepts_edit_objects_from_any_proposer():
     assert d["edits"] == ["unroll-threshold=600"]
     text = summary_text({"session": "t", "budget": 1, "metric": "cpu", "run": "x", "trials": [d], "notes": []})
     assert "unroll-threshold=600 -> 1.050x" in text
+
+
+def test_pass_pipeline_edits_reach_a_second_tu_holding_a_quarter_of_the_run():
+    """Phase 2 (edited O3 pipelines, checked by the real opt-19) covers the hottest TU and, when it
+    holds at least PASS_EDIT_SHARE of the run, the second one: queues interleaved, hottest first;
+    a third TU, or a second one under the share, gets none."""
+    from autopass_cc.tuning.proposers.offline import PASS_EDIT_SHARE
+    ev = {"functions": {}}        # any evidence: phase 2 needs some, not its content
+    tus = [TUInfo("a", "a.c", 0.45, [("f", 0.45)], ev), TUInfo("b", "b.c", PASS_EDIT_SHARE, [("g", 0.25)], ev),
+           TUInfo("c", "c.c", 0.25, [("h", 0.25)], ev)]
+    prop = OfflineProposer(seed=0)
+    queue = list(prop._pass_edits(SearchState(tus, {}, [], Policy(), 24, {config_digest({})})))
+    assert len(queue) >= 4
+    assert [tu for tu, _ in queue] == ["a", "b"] * (len(queue) // 2)
+    assert [str(e) for tu, e in queue if tu == "a"] == [str(e) for tu, e in queue if tu == "b"]
+    # Through ask(): the first pass-pipeline trial goes to the hottest TU, and the second TU gets its own.
+    tried, agents = {config_digest({})}, []
+    for _ in range(12):
+        p = prop.ask(SearchState(tus, {}, [], Policy(), 24, set(tried)))
+        tried.add(config_digest(p.changes))
+        agents.append((p.agent, sorted(p.changes)))
+    passes = [tu for agent, tu in agents if agent == "pass-pipeline"]
+    assert passes[:2] == [["a"], ["b"]], agents
+    cold = [TUInfo("a", "a.c", 0.8, [("f", 0.8)], ev), TUInfo("b", "b.c", 0.2, [("g", 0.2)], ev)]
+    assert {tu for tu, _ in OfflineProposer(seed=0)._pass_edits(SearchState(cold, {}, [], Policy(), 24))} == {"a"}

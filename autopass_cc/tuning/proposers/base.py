@@ -81,8 +81,9 @@ class TrialResult:
 
     ``verdict``: ``"faster"`` (accepted: the CI of incumbent/candidate excludes 1 above),
     ``"slower"``, ``"inconclusive"``, ``"failed"`` (``reason`` says why: refused, compile error,
-    link error, crash, timeout, wrong output), or ``"same-binary"`` (byte-identical to a binary
-    already measured, so not timed again).  ``ratio``: median time of incumbent / candidate (>1 is
+    link error, crash, timeout, wrong output), or ``"same-binary"`` (every changed object
+    byte-identical to the incumbent's, or the binary byte-identical to one already measured, so
+    not timed again; not charged to the budget).  ``ratio``: median time of incumbent / candidate (>1 is
     faster), with ``ci`` (low, high), measured over ``rounds`` interleaved rounds with relative
     ``noise`` (median absolute deviation / median).  ``diagnosis``: regression diagnosis
     (tuning/diagnose.py); ``seconds``: wall time the trial took."""

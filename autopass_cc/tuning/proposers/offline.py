@@ -9,7 +9,9 @@ Four phases, each over the TUs hottest first (``state.tus`` is ordered by profil
    WEAK_SCORE are tried after phases 2 and 3.
 2. **Pass pipelines**: edited versions of the ``default<O3>`` pass pipeline (tuning/rules.py:
    parameters of loop-unroll / loop-vectorize changed, passes dropped, repeated or inserted; each
-   accepted by opt-19 before it is proposed) for the hottest TU, alternating with phase 3.
+   accepted by opt-19 before it is proposed) for the hottest TU and for the next one when it holds
+   at least PASS_EDIT_SHARE of the profile (at most PASS_EDIT_TUS TUs; their queues interleaved,
+   the hottest first), alternating with phase 3.
 3. **Program-wide moves**: a short list of edits that often pay off at -O3 (ordered by how often
    they won in the AutoPass paper's ablation and in our own runs), tried on all hot TUs at once so
    one trial covers the program.
@@ -54,6 +56,14 @@ GENERIC_MOVES: list[tuple[str, list[Edit]]] = [
 #: wait until after the program-wide moves: a strong rule on a function holding 5% of the run
 #: scores about 0.04.
 WEAK_SCORE = 0.05
+
+#: Pass-pipeline edits (phase 2) go to the hottest TU and to each next TU holding at least this
+#: share of the run (profile share, 0..1), at most PASS_EDIT_TUS of them.  rules.pass_pipeline_edits
+#: gives 10 edits per TU with LLVM 19, and an edited pipeline usually changes the object (a measured
+#: trial), so two TUs already take 20 trials of the default budget of 24; a TU holding less than a
+#: quarter of the run can gain little from a whole-pipeline edit.
+PASS_EDIT_SHARE = 0.25
+PASS_EDIT_TUS = 2
 
 #: Values local search tries for integer knobs besides halving/doubling.
 _EXTRA_VALUES = {
@@ -155,7 +165,7 @@ class OfflineProposer(Proposer):
                 return prop
         passes = self._pass_edits(state)
         while passes or self._generic:
-            # Alternate: a program-wide move, then a pass-pipeline edit of the hottest TU.
+            # Alternate: a program-wide move, then a pass-pipeline edit (hottest TU first).
             self._turn = not self._turn
             if passes and (self._turn or not self._generic):
                 tu_id, edit = passes.pop(0)
@@ -206,18 +216,22 @@ class OfflineProposer(Proposer):
 
     def _pass_edits(self, state: SearchState) -> list:
         """Edited O3 pass pipelines (tuning/rules.py, each already accepted by opt-19) for the
-        hottest TU, tried after the evidence rules (they replace the whole middle end, so they come
+        hottest TU and for the next hottest ones holding at least PASS_EDIT_SHARE of the run each
+        (PASS_EDIT_TUS TUs at most, each with evidence), interleaved edit by edit with the hottest
+        TU first; tried after the evidence rules (they replace the whole middle end, so they come
         after the cheaper, better-targeted knob edits), alternating with the program-wide moves."""
         if self._pass_queue is None:
             self._pass_queue = []
-            if self.use_rules and state.tus and state.tus[0].evidence:
+            targets = [tu for i, tu in enumerate(state.tus[:PASS_EDIT_TUS])
+                       if tu.evidence and (i == 0 or (tu.weight or 0.0) >= PASS_EDIT_SHARE)]
+            if self.use_rules and targets:
                 try:
                     from ..evidence import o3_pipeline
                     from ..rules import pass_pipeline_edits
                     edits = pass_pipeline_edits(o3_pipeline())
                 except Exception:
                     edits = []
-                self._pass_queue = [(state.tus[0].tu_id, e) for e in edits]
+                self._pass_queue = [(tu.tu_id, e) for e in edits for tu in targets]
         return self._pass_queue
 
     # -- phase 3 ------------------------------------------------------------------------------

@@ -1,0 +1,99 @@
+"""A session's budget is spent on candidates that change the code: moves whose objects are
+byte-identical to the incumbent's are recognised before the link, are not charged to the budget,
+and cannot end the session before the budget is spent -- yet a proposer that never changes the
+code still ends it at the cap on free trials.  Real clang-19 and a real two-TU program; only the
+proposer is scripted (make_proposer is replaced in-process)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import run
+
+from autopass_cc import config
+from autopass_cc.pipeline import Pipeline
+from autopass_cc.tuning import session as session_mod
+from autopass_cc.tuning.proposers.base import Proposal, Proposer
+
+pytestmark = pytest.mark.slow
+
+SRC = {
+    "main.c": '#include <stdio.h>\nint work(int);\nint main(int c, char **v){printf("%d\\n", work(c));return 0;}\n',
+    # No calls: inlining knobs cannot change its object.
+    "work.c": "int work(int n){int s=0;for(int i=0;i<n*1000;i++) s+=i*i%7;return s;}\n",
+}
+
+
+class Scripted(Proposer):
+    """``free`` moves that change no code (inline-threshold on a TU without calls), then ``real`` moves
+    that do; None when the script is exhausted."""
+    name = "scripted"
+
+    def __init__(self, tu_id: str, free: int, real: list):
+        super().__init__()
+        self.moves = [Pipeline().with_knob("inline-threshold", 10 + 10 * i) for i in range(free)] + real
+        self.tu_id = tu_id
+
+    def ask(self, state):
+        if not self.moves:
+            return None
+        p = self.moves.pop(0)
+        return Proposal({self.tu_id: p}, "scripted", "scripted", p.describe())
+
+
+def _project(tmp_path, wrapper, env, monkeypatch) -> str:
+    d = str(tmp_path / "p")
+    os.makedirs(d)
+    for name, text in SRC.items():
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
+    with open(os.path.join(d, "autopass.toml"), "w") as f:
+        f.write('run = "./prog"\ntarget = "prog"\n')
+    for name in SRC:
+        run([wrapper, "-O3", "-c", name], d, env)
+    run([wrapper, "main.o", "work.o", "-o", "prog"], d, env)
+    for k in list(os.environ):
+        if k.startswith(("AUTOPASS_", "OPENAI_")):
+            monkeypatch.delenv(k)
+    for k, v in env.items():
+        if k.startswith("AUTOPASS_") or k == "XDG_CONFIG_HOME":
+            monkeypatch.setenv(k, v)
+    return d
+
+
+def _work_id(d, tmp_path) -> str:
+    from autopass_cc.tuning.program import Program
+    return next(t.tu_id for t in Program(d, "prog", str(tmp_path / "probe")).tus if t.source.endswith("work.c"))
+
+
+def _session(d, monkeypatch, proposer, budget):
+    monkeypatch.setattr(session_mod, "make_proposer", lambda *a, **k: proposer)
+    s = session_mod.Session(d, config.load(d, {"budget": budget}), progress=False, note=lambda m: None,
+                            store_results=False)
+    return s, s.run()
+
+
+def test_free_moves_do_not_end_the_session_before_the_budget(tmp_path, wrapper, env, monkeypatch):
+    d = _project(tmp_path, wrapper, env, monkeypatch)
+    work = _work_id(d, tmp_path)
+    real = [Pipeline().with_opt_level("O1"), Pipeline().with_opt_level("Os")]
+    # 10 free moves: more than the old cap of 3 x budget trials in all (6), fewer than the new cap.
+    s, report = _session(d, monkeypatch, Scripted(work, 10, real), budget=2)
+    verdicts = [t["verdict"] for t in report["trials"]]
+    assert verdicts[:10] == ["same-binary"] * 10, verdicts
+    assert all("object" in t["reason"] for t in report["trials"][:10])
+    assert len(verdicts) == 12 and "same-binary" not in verdicts[10:], verdicts      # the budget, spent
+    # The free trials were caught before linking: one link for the baseline, one per measured trial.
+    assert s.program._links == 3
+
+
+def test_a_proposer_that_never_changes_the_code_ends_at_the_cap(tmp_path, wrapper, env, monkeypatch):
+    d = _project(tmp_path, wrapper, env, monkeypatch)
+    work = _work_id(d, tmp_path)
+    cap = max(session_mod.FREE_TRIALS_PER_BUDGET, session_mod.FREE_TRIALS_MIN)
+    s, report = _session(d, monkeypatch, Scripted(work, cap + 20, []), budget=1)
+    assert [t["verdict"] for t in report["trials"]] == ["same-binary"] * cap
+    assert any("changed no code" in n for n in report["notes"]), report["notes"]
+    assert s.program._links == 1
