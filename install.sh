@@ -56,6 +56,29 @@ sys.exit($fn())
 LAUNCHER
   chmod +x "$bindir/$name.tmp" && mv "$bindir/$name.tmp" "$bindir/$name"
 done
+# The compile client (autopass_cc/client.c): a small C program in front of the launchers above,
+# handing each call to a warm compile server (autopass_cc/server.py) so a compile does not pay
+# Python's start-up; it runs the same launcher code standalone whenever the server cannot serve.
+# If it cannot be built, the Python launchers stay the console scripts.
+hdr="$(mktemp -d)"
+"$py" - "$here" "$pyexe" "$paths" > "$hdr/client_paths.h" <<'PY'
+import ast, json, os, sys
+here, pyexe, paths = sys.argv[1], sys.argv[2], ast.literal_eval(sys.argv[3])
+c = lambda s: json.dumps(s, ensure_ascii=False)  # a JSON string is a valid C string literal here
+print("#define AP_PYTHON", c(pyexe))
+print("#define AP_PATHS", c(repr([here] + paths)))
+print("#define AP_TAG", c(os.urandom(6).hex()))   # a new server per install
+PY
+for name in autopass-cc autopass-c++; do
+  if clang-19 -O2 -Wall -include "$hdr/client_paths.h" -o "$bindir/$name.client" "$here/autopass_cc/client.c" 2>"$hdr/err"; then
+    mv "$bindir/$name.client" "$bindir/$name"
+  else
+    echo "install.sh: could not build the compile client ($(head -1 "$hdr/err")); using the Python launchers" >&2
+  fi
+done
+rm -rf "$hdr"
+# Servers of an earlier install stop by themselves (idle, or their code changed); stop them now.
+"$bindir/autopass-cc" server stop >/dev/null 2>&1 || true
 if ! command -v autopass-cc >/dev/null 2>&1; then
   if [ -w /usr/local/bin ]; then
     ln -sf "$bindir/autopass-cc" /usr/local/bin/autopass-cc

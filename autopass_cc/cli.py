@@ -106,7 +106,8 @@ def _group_counters(counters: dict) -> dict:
             "object_hits": counters.get("object_hit", 0), "object_misses": counters.get("object_miss", 0),
             "object_uncacheable": counters.get("object_uncacheable", 0),
             "passthrough": sum(passthrough.values()), "passthrough_by_reason": passthrough,
-            "internal_errors": sum(errors.values()), "errors_by_kind": errors, "links": counters.get("links", 0)}
+            "internal_errors": sum(errors.values()), "errors_by_kind": errors, "links": counters.get("links", 0),
+            "served_by_server": counters.get("served", 0)}
 
 
 @cli.command()
@@ -144,7 +145,8 @@ def stats(as_json, zero):
             ("  not cacheable", data["object_uncacheable"]), ("objects cached", data["objects_cached"]),
             ("pass-throughs", data["passthrough"])]
     rows += [(f"  {k}", v) for k, v in sorted(data["passthrough_by_reason"].items(), key=lambda kv: -kv[1])]
-    rows += [("links recorded", data["links"]), ("internal errors", data["internal_errors"])]
+    rows += [("links recorded", data["links"]), ("calls served by the compile server", data["served_by_server"]),
+             ("internal errors", data["internal_errors"])]
     rows += [(f"  {k}", v) for k, v in sorted(data["errors_by_kind"].items())]
     rows += [("tuned TUs", f"{data['tuned_tus']} ({data['tuned_tus_faster']} with a faster pipeline)"),
              ("session speedups", ", ".join(f"{s:.3f}x" for s in data["speedups"]) or "-"),
@@ -262,6 +264,30 @@ def cache_clear(keep_stats):
 def cache_dir_cmd():
     """Print the cache directory."""
     click.echo(cfg.cache_dir())
+
+
+@cli.group()
+def server():
+    """The compile server behind the autopass-cc client (started by the first compile, stops
+    after AUTOPASS_SERVER_IDLE seconds idle, default 600; AUTOPASS_SERVER=0 turns it off)."""
+
+
+@server.command("status")
+def server_status():
+    """List the running compile servers."""
+    from .server import default_dir, running
+    found = running()
+    if not found:
+        click.echo(f"no compile server running (socket directory {default_dir()})")
+    for s in found:
+        click.echo(f"pid {s['pid']}  {s['socket']}")
+
+
+@server.command("stop")
+def server_stop():
+    """Stop the running compile servers (calls in flight finish first)."""
+    from .server import stop
+    click.echo(f"stopped {stop()} compile server(s)")
 
 
 def _scripts_dir() -> str:

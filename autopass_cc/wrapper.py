@@ -24,7 +24,9 @@ from __future__ import annotations
 import os
 import sys
 
-SUBCOMMANDS = {"init", "tune", "stats", "explain", "cache", "demo", "doctor", "help"}
+SUBCOMMANDS = {"init", "tune", "stats", "explain", "cache", "demo", "doctor", "help", "server"}
+#: True in a child of the compile server (server.py): the call is counted as served.
+VIA_SERVER = False
 _COMPILER_HINTS = ("clang", "gcc", "cc", "c++", "g++")
 #: Environment variable counting nested autopass-cc calls: a "real compiler" that is a script
 #: calling autopass-cc again (which is_autopass cannot see) ends with a message, not a loop.
@@ -204,6 +206,8 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
         return _exec_real(compiler, args)
 
     counters = _Counters(settings)
+    if VIA_SERVER:
+        counters.incr("served")
     from .invocation import Skip, classify
     try:
         inv = classify(args, cwd, cplusplus=cplusplus)

@@ -269,8 +269,11 @@ def test_compile_path_imports_stay_light(work, env, kind):
     run([AP_CC, "-O2", "-c", "warn.c", "-o", "warn.o"], work, env)
     if kind == "warm":
         run([AP_CC, "-O2", "-MD", "-c", "x.c", "-o", "x.o"], work, env)
-    launcher_python = open(AP_CC).readline()[2:].split()[0]
-    r = run([launcher_python, "-S", "-X", "importtime", AP_CC, "-O2", "-MD", "-c", "x.c", "-o", "x.o"], work, env)
+    # The standalone wrapper as the client runs it when no compile server serves (server.py),
+    # i.e. what every compile imports in a fresh process.
+    from autopass_cc.server import fallback_argv
+    cmd = fallback_argv([AP_CC, "-O2", "-MD", "-c", "x.c", "-o", "x.o"])
+    r = run(cmd[:1] + ["-X", "importtime"] + cmd[1:], work, env)
     assert r.returncode == 0, r.stderr
     imported = {line.split("|")[-1].strip() for line in r.stderr.decode().splitlines() if line.startswith("import time:")}
     assert "autopass_cc.objcache" in imported

@@ -1,0 +1,254 @@
+"""The compile client and server (autopass_cc/client.c, server.py) with real clang-19: a call the
+server serves behaves exactly as the standalone wrapper and plain clang (objects, depfiles,
+diagnostics, exit codes, stdin, signals), Ctrl-C reaches the compiler, and every way the server
+can be missing or unusable falls back to the standalone wrapper with the same result."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import pytest
+
+from autopass_cc import server
+
+SCRIPTS = Path(sysconfig.get_path("scripts"))
+AP_CC = str(SCRIPTS / "autopass-cc")
+CLANG = shutil.which("clang-19")
+
+
+def _is_client(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+pytestmark = [
+    pytest.mark.skipif(CLANG is None, reason="clang-19 not installed"),
+    pytest.mark.skipif(not _is_client(AP_CC), reason="the compile client is not installed (./install.sh builds it)"),
+]
+
+
+@pytest.fixture
+def srv(tmp_path):
+    """A private socket directory (so each test has its own server), stopped afterwards."""
+    d = tmp_path / "srv"
+    yield d
+    server.stop(str(d))
+
+
+@pytest.fixture
+def env(tmp_path, srv):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPASS_") and k not in ("MAKEFLAGS", "MFLAGS")}
+    e.update(AUTOPASS_CACHE_DIR=str(tmp_path / "cache"), XDG_CONFIG_HOME=str(tmp_path / "xdg"), LC_ALL="C",
+             AUTOPASS_SERVER_DIR=str(srv), AUTOPASS_SERVER_IDLE="60")
+    return e
+
+
+@pytest.fixture
+def work(tmp_path):
+    d = tmp_path / "proj"
+    d.mkdir()
+    (d / "x.c").write_text('#include <stdio.h>\n#include "x.h"\nint f(int a) { return a * K; }\n'
+                           'void hello(void) { puts("hi"); }\n')
+    (d / "x.h").write_text("#define K 7\n")
+    (d / "err.c").write_text("int f(int x) { return x + ; }\n")
+    (d / "warn.c").write_text("int g(void) { }\n")
+    old = time.time_ns() - 10 ** 10
+    for p in d.iterdir():
+        os.utime(p, ns=(old, old))
+    time.sleep(0.05)
+    return d
+
+
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (a detached server's parent may be an init
+    that does not reap, as in some containers)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def wait_gone(pid: int, seconds: float = 10.0) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def run(cmd, cwd, env, **kw):
+    return subprocess.run([str(c) for c in cmd], cwd=str(cwd), env=env, capture_output=True, timeout=120, **kw)
+
+
+def served(env, cwd) -> int:
+    r = run([AP_CC, "stats", "--json"], cwd, env)
+    assert r.returncode == 0, r.stderr
+    import json
+    return json.loads(r.stdout)["served_by_server"]
+
+
+def start(env, cwd, srv) -> int:
+    """Make a first call (which starts the server) and wait for it; returns its pid."""
+    run([AP_CC, "--version"], cwd, env)
+    for _ in range(300):
+        found = server.running(str(srv))
+        if found and os.path.exists(found[0]["socket"]):
+            return found[0]["pid"]
+        time.sleep(0.05)
+    raise AssertionError(f"no compile server started in {srv}")
+
+
+def test_served_compiles_match_clang(work, env, srv):
+    pid = start(env, work, srv)
+    args = ["-O2", "-MD", "-MF", "x.d", "-c", "x.c", "-o", "x.o"]
+    assert run([CLANG] + args, work, env).returncode == 0
+    want = ((work / "x.o").read_bytes(), (work / "x.d").read_bytes())
+    for _ in range(2):   # a miss, then an object-cache hit
+        (work / "x.o").unlink()
+        (work / "x.d").unlink()
+        r = run([AP_CC] + args, work, env)
+        assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
+        assert ((work / "x.o").read_bytes(), (work / "x.d").read_bytes()) == want
+    assert served(env, work) == 2   # the two compiles (the first call, --version, started the server)
+    assert server.running(str(srv))[0]["pid"] == pid
+
+
+def test_served_diagnostics_exit_codes_stdin_and_preprocessing(work, env, srv):
+    start(env, work, srv)
+    for args in (["-c", "err.c", "-o", "err.o"], ["-Wall", "-c", "warn.c", "-o", "warn.o"], ["-E", "x.c"],
+                 ["-c", "missing.c"], ["--no-such-flag"]):
+        want = run([CLANG] + args, work, env)
+        got = run([AP_CC] + args, work, env)
+        assert (got.returncode, got.stdout, got.stderr.replace(b"clang-19", b"X")) == \
+            (want.returncode, want.stdout, want.stderr.replace(b"clang-19", b"X")), args
+    # standard input is the client's own (passed to the server with the other two streams)
+    src = b"int from_stdin(void) { return 42; }\n"
+    r = run([AP_CC, "-x", "c", "-c", "-", "-o", "s.o"], work, env, input=src)
+    assert r.returncode == 0, r.stderr
+    nm = subprocess.run(["llvm-nm-19", str(work / "s.o")], capture_output=True, text=True).stdout
+    assert "from_stdin" in nm
+    assert served(env, work) == 6
+
+
+def test_signal_status_is_passed_on(work, env, srv, tmp_path):
+    fake = tmp_path / "clang"
+    fake.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    fake.chmod(0o755)
+    start(env, work, srv)
+    env = dict(env, AUTOPASS_CC=str(fake))
+    served_rc = run([AP_CC, "--version"], work, env).returncode
+    standalone_rc = run([AP_CC, "--version"], work, dict(env, AUTOPASS_SERVER="0")).returncode
+    assert served_rc == standalone_rc == -signal.SIGSEGV
+    assert served(env, work) == 1
+
+
+def test_ctrl_c_reaches_the_compiler(work, env, srv, tmp_path):
+    fake = tmp_path / "clang"
+    pidfile = tmp_path / "compiler.pid"
+    fake.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 60\n")
+    fake.chmod(0o755)
+    start(env, work, srv)
+    env = dict(env, AUTOPASS_CC=str(fake))
+    p = subprocess.Popen([AP_CC, "--version"], cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(200):
+        if pidfile.exists() and pidfile.read_text().strip():
+            break
+        time.sleep(0.05)
+    compiler = int(pidfile.read_text())
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=10) == -signal.SIGINT
+    assert wait_gone(compiler), "the compiler survived Ctrl-C on the client"
+    assert served(env, work) == 1
+
+
+def test_changed_code_starts_a_fresh_server(work, env, srv):
+    pid = start(env, work, srv)
+    mod = Path(server.__file__)
+    st = mod.stat()
+    try:
+        os.utime(mod, ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))
+        r = run([AP_CC, "-c", "x.c", "-o", "x.o"], work, env)   # refused by the old server: standalone
+        assert r.returncode == 0 and (work / "x.o").exists()
+        assert wait_gone(pid), "the server with old code kept running"
+        new = start(env, work, srv)
+        assert new != pid
+    finally:
+        os.utime(mod, ns=(st.st_atime_ns, st.st_mtime_ns))
+    server.stop(str(srv))
+
+
+@pytest.mark.parametrize("how", ["off", "not-a-directory", "shared-directory", "idle-exit", "killed"])
+def test_no_usable_server_means_standalone(work, env, srv, how):
+    want = run([CLANG, "-O2", "-c", "x.c", "-o", "want.o"], work, env)
+    assert want.returncode == 0
+    if how == "off":
+        env["AUTOPASS_SERVER"] = "0"
+    elif how == "not-a-directory":
+        srv.write_text("")
+    elif how == "shared-directory":
+        srv.mkdir(mode=0o755)
+        srv.chmod(0o755)
+    elif how == "idle-exit":
+        env["AUTOPASS_SERVER_IDLE"] = "0.5"
+        pid = start(env, work, srv)
+        for _ in range(100):
+            if not server.running(str(srv)):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"server {pid} did not stop when idle")
+        assert not list(srv.glob("*.sock"))
+        env["AUTOPASS_SERVER"] = "0"   # do not start another one
+    elif how == "killed":
+        pid = start(env, work, srv)
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+    r = run([AP_CC, "-O2", "-c", "x.c", "-o", "x.o"], work, env)
+    assert (r.returncode, r.stderr) == (0, b"")
+    assert (work / "x.o").read_bytes() == (work / "want.o").read_bytes()
+    if how in ("off", "not-a-directory", "shared-directory", "idle-exit"):
+        assert served(env, work) == 0
+        assert not server.running(str(srv))
+
+
+def test_server_status_and_stop(work, env, srv):
+    pid = start(env, work, srv)
+    out = run([AP_CC, "server", "status"], work, env)
+    assert out.returncode == 0 and f"pid {pid}" in out.stdout.decode()
+    out = run([AP_CC, "server", "stop"], work, env)
+    assert out.returncode == 0 and "stopped 1" in out.stdout.decode()
+    assert not server.running(str(srv))
+    assert not list(srv.glob("*.sock"))
+
+
+def test_make_j8_through_one_server(tmp_path, env, srv):
+    """Eight concurrent calls on one fresh cache and one server: every object as clang builds it."""
+    d = tmp_path / "many"
+    d.mkdir()
+    names = [f"u{i}" for i in range(16)]
+    for n in names:
+        (d / f"{n}.c").write_text(f"int {n}(int x) {{ int s = 0; for (int i = 0; i < x; i++) s += i * {len(n)}; return s; }}\n")
+    (d / "main.c").write_text("".join(f"int {n}(int);\n" for n in names) +
+                              "int main(void) { return (" + " + ".join(f"{n}(3)" for n in names) + ") & 1; }\n")
+    (d / "Makefile").write_text("OBJS = main.o " + " ".join(f"{n}.o" for n in names) +
+                                "\nprog: $(OBJS)\n\t$(CC) -o $@ $(OBJS)\n%.o: %.c\n\t$(CC) -O2 -c $< -o $@\n")
+    start(env, d, srv)
+    r = run(["make", "-j8", f"CC={AP_CC}"], d, env)
+    assert r.returncode == 0, r.stderr
+    for n in names:
+        want = subprocess.run([CLANG, "-O2", "-c", f"{n}.c", "-o", "/dev/stdout"], cwd=d, capture_output=True).stdout
+        assert (d / f"{n}.o").read_bytes() == want
+    assert served(env, d) >= 18
+    assert run(["./prog"], d, env).returncode in (0, 1)
