@@ -97,6 +97,14 @@ def tune(budget, seed, proposer, quiet, as_json):
         click.echo("rebuild to use the tuned pipelines: e.g. make clean && CC=autopass-cc make")
 
 
+def _settle() -> None:
+    """Let compiles the compile server reported done finish storing their results and counters
+    (objcache.wait_saves), so what follows sees them."""
+    from .objcache import wait_saves
+    from .store import OBJECTS_DIR
+    wait_saves(os.path.join(cfg.cache_dir(), OBJECTS_DIR))
+
+
 def _group_counters(counters: dict) -> dict:
     hits = counters.get("hit", 0)
     stale = counters.get("hit:stale", 0)
@@ -116,6 +124,7 @@ def _group_counters(counters: dict) -> dict:
 def stats(as_json, zero):
     """Cache statistics: hits, misses, pass-throughs by reason, errors, tuned TUs (like ccache -s)."""
     from .store import StoreUnavailable, open_store, open_store_readonly
+    _settle()
     try:
         store = open_store()
     except StoreUnavailable:
@@ -252,6 +261,7 @@ def cache():
 def cache_clear(keep_stats):
     """Remove every tuned pipeline (and the counters)."""
     from .store import open_store
+    _settle()
     store = open_store()
     try:
         n = store.clear(stats_too=not keep_stats)

@@ -407,3 +407,58 @@ def tty_state(environ) -> tuple | None:
     except OSError:
         return None
     return (environ.get("TERM", ""), environ.get("COLUMNS", ""))
+
+
+# ---- saves finishing after the client has gone (compile server) ------------------------------
+#: Lock stripes of saves in progress: a save holds the stripe of its direct key exclusively; a
+#: lookup of that key, and ``stats``/``cache clear``, wait for it (shared lock).  Stripes keep a
+#: lookup from waiting on saves of other TUs.
+SAVE_STRIPES = 16
+
+
+def _stripe_path(objects_dir: str, direct: str) -> str:
+    return os.path.join(objects_dir, "tmp", f"saving-{int(direct[:8], 16) % SAVE_STRIPES:02d}.lock")
+
+
+def hold_save(objects_dir: str, direct: str) -> int | None:
+    """Take the stripe of ``direct`` for a save that finishes after the compile was reported done
+    (server.py): returns the lock's file descriptor, held until the process exits, or None."""
+    import fcntl
+    try:
+        fd = os.open(_stripe_path(objects_dir, direct), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def wait_saves(objects_dir: str, direct: str | None = None, timeout_s: float = 10.0) -> None:
+    """Wait until the saves in progress on the stripe of ``direct`` (every stripe when None) are
+    done, at most ``timeout_s`` seconds per stripe (a wedged saver must not stall a build)."""
+    import fcntl
+    import time
+    paths = ([_stripe_path(objects_dir, direct)] if direct else
+             [os.path.join(objects_dir, "tmp", f"saving-{i:02d}.lock") for i in range(SAVE_STRIPES)])
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue  # never used: no save in progress
+        try:
+            end = time.monotonic() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > end:
+                        break
+                    time.sleep(0.001)
+                except OSError:
+                    break
+        finally:
+            os.close(fd)

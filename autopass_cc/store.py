@@ -463,10 +463,24 @@ def _sqlite():
     return mod
 
 
+#: Every _DB opened by this process, for :func:`close_all`.
+_OPEN: list = []
+
+
+def close_all() -> None:
+    """Close every hot-path database connection of this process.  Call before ``exec`` or
+    ``os._exit`` (compile-server children): SQLite checkpoints and removes the write-ahead log
+    when the last connection closes, and a process that never closes leaves it growing
+    (measured: a 450 KB -wal after one 8-TU build, filling a 1 MB cache disk)."""
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 class _DB:
     """One diskcache database opened with the sqlite3 C module (see the module docstring)."""
 
     def __init__(self, directory: str, size_limit: int | None, timeout: float):
+        _OPEN.append(self)
         self.directory = directory
         self.wanted_size = size_limit
         self.healed = False
@@ -679,8 +693,11 @@ class _DB:
         self.touched.clear()
 
     def close(self) -> None:
+        con, self.con = getattr(self, "con", None), None
+        if con is None:
+            return
         try:
-            self.con.close()
+            con.close()
         except self.errors:
             pass
 

@@ -27,6 +27,9 @@ import sys
 SUBCOMMANDS = {"init", "tune", "stats", "explain", "cache", "demo", "doctor", "help", "server"}
 #: True in a child of the compile server (server.py): the call is counted as served.
 VIA_SERVER = False
+#: In a compile-server child: ``DETACH(exit_code)`` ends the client's wait with that exit code
+#: while this process goes on storing the compile's results (server.py).
+DETACH = None
 _COMPILER_HINTS = ("clang", "gcc", "cc", "c++", "g++")
 #: Environment variable counting nested autopass-cc calls: a "real compiler" that is a script
 #: calling autopass-cc again (which is_autopass cannot see) ends with a message, not a loop.
@@ -65,12 +68,23 @@ def _exec_real(compiler: str, args: list[str]) -> int:
         sys.stderr.flush()
     except OSError:
         pass
+    close_stores()
     try:
         os.execve(compiler, [compiler] + list(args), {**os.environ, DEPTH_VAR: str(_depth() + 1)})
     except OSError as e:
         warn(f"cannot run {compiler}: {e}")
         return 127
     return 0  # not reached
+
+
+def close_stores() -> None:
+    """Close the cache's database connections, if this process opened any (store.close_all)."""
+    store = sys.modules.get(__package__ + ".store")
+    if store is not None:
+        try:
+            store.close_all()
+        except Exception:
+            pass
 
 
 def _looks_like_compiler(arg: str) -> str | None:
@@ -342,6 +356,7 @@ class _ObjectCache:
                                           environ=os.environ, source_digest=src_digest)
         try:
             self.objs = self.store.objects()
+            objcache.wait_saves(self.objs.directory, self.direct)  # one finishing in a server child
             blob = self.objs.get("man/" + self.direct)
         except Exception as e:
             self._trouble(e)
@@ -419,9 +434,32 @@ class _ObjectCache:
                 except OSError:
                     pass
 
-    def save(self, out: bytes, err: bytes, tty, pipeline_id: str, tu_key, start_ns: int) -> None:
-        """Store a successful compile's results and its manifest record; a result that cannot be
-        cached (objcache.py) is simply not stored."""
+    def capture(self, start_ns: int):
+        """Read what a successful compile wrote: ``(object bytes, depfile bytes or None)``, or None
+        when it cannot be cached.  Done before the compile is reported finished: after that, the
+        build may move or rewrite the files."""
+        from . import objcache
+        if not self.on or self.base is None:
+            return None
+        try:
+            with open(self.inv.output, "rb") as f:
+                obj = f.read()
+            dep = None
+            if self.depfile is not None:
+                st = os.stat(self.depfile)
+                if st.st_mtime_ns < start_ns - objcache.TOO_NEW_NS:
+                    return None  # not where we predicted clang writes it
+                with open(self.depfile, "rb") as f:
+                    dep = f.read()
+        except OSError:
+            return None
+        return obj, dep
+
+    def save(self, captured, out: bytes, err: bytes, tty, pipeline_id: str, tu_key, start_ns: int) -> None:
+        """Store a successful compile's results (``captured`` by :meth:`capture`) and its manifest
+        record; a result that cannot be cached (objcache.py) is simply not stored.  The files the
+        compile read are checked against ``start_ns`` (too new: not cached), so this may run after
+        the build has gone on."""
         from . import cachekey, objcache
         if not self.on or self.base is None:
             return
@@ -430,25 +468,12 @@ class _ObjectCache:
         finally:
             self.cleanup()
         files = None
-        if paths is not None:
+        if paths is not None and captured is not None:
             files, why = objcache.scan(paths, start_ns)
         if files is None:
             self.counters.incr("object_uncacheable")
             return
-        try:
-            with open(self.inv.output, "rb") as f:
-                obj = f.read()
-            dep = None
-            if self.depfile is not None:
-                st = os.stat(self.depfile)
-                if st.st_mtime_ns < start_ns - objcache.TOO_NEW_NS:
-                    self.counters.incr("object_uncacheable")  # not where we predicted clang writes it
-                    return
-                with open(self.depfile, "rb") as f:
-                    dep = f.read()
-        except OSError:
-            self.counters.incr("object_uncacheable")
-            return
+        obj, dep = captured
         content = cachekey.content_key(self.direct, [(f[0], f[5]) for f in files])
         record = {"files": files, "content": content, "tu_key": tu_key}
         records = [record] + [r for r in self.records if r.get("content") != content]
@@ -567,11 +592,19 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
             # own command decides, with clang's own diagnostics and exit code.
             oc.cleanup()
             return None
-    if rc == 0:
-        oc.save(out, err, tty, pipeline_id, key_digest, start_ns)
-    else:
+    if rc != 0:
         oc.cleanup()
+        _replay(out, err)
+        return rc
+    captured = oc.capture(start_ns)
     _replay(out, err)
+    if DETACH is not None and oc.on and oc.base is not None:
+        # In a compile-server child: report the compile done now, and store its results (and the
+        # counters) after the client has gone, holding the lock lookups of this TU and `stats` wait on.
+        from .objcache import hold_save
+        if hold_save(oc.objs.directory, oc.direct) is not None:
+            DETACH(rc)
+    oc.save(captured, out, err, tty, pipeline_id, key_digest, start_ns)
     return rc
 
 

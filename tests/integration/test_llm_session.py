@@ -89,7 +89,10 @@ def test_session_with_the_real_local_model(wrapper, env, program):
         localmodel.stop(proc)
     report = json.loads(r.stdout)
     notes = report["proposer_notes"]
-    assert report["proposer"] == "llm" and notes["calls"] >= 1 and not notes["failed_reason"], notes
+    # Spending the call budget is a normal end (same-binary trials are free, so a session may ask
+    # more often than its trial budget); any other failure is not.
+    assert report["proposer"] == "llm" and notes["calls"] >= 1, notes
+    assert not notes["failed_reason"] or notes["failed_reason"].startswith("call budget spent"), notes
     assert notes["planner_replies"] >= 1
     for t in report["trials"]:
         # Every trial that came from the model was validated (it has a pipeline); refused replies

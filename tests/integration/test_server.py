@@ -5,6 +5,7 @@ can be missing or unusable falls back to the standalone wrapper with the same re
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -252,3 +253,23 @@ def test_make_j8_through_one_server(tmp_path, env, srv):
         assert (d / f"{n}.o").read_bytes() == want
     assert served(env, d) >= 18
     assert run(["./prog"], d, env).returncode in (0, 1)
+
+
+def test_background_save_stores_what_clang_wrote(work, env, srv):
+    """A served compile is reported done before its object is stored: the build may rewrite the
+    object at once (strip, objcopy, a move), and the cache must still hold clang's bytes."""
+    start(env, work, srv)
+    args = ["-O2", "-c", "x.c", "-o", "x.o"]
+    for i in range(5):
+        (work / "x.h").write_text(f"#define K {i + 10}\n")   # a new content key: a miss each round
+        old = time.time_ns() - 10 ** 10
+        os.utime(work / "x.h", ns=(old, old))
+        time.sleep(0.03)
+        assert run([AP_CC] + args, work, env).returncode == 0
+        (work / "x.o").write_bytes(b"rewritten by the build")  # right after the client returned
+        (work / "x.o").unlink()
+        assert run([AP_CC] + args, work, env).returncode == 0    # waits for the save, then a hit
+        want = subprocess.run([CLANG] + args[:-1] + ["/dev/stdout"], cwd=work, capture_output=True).stdout
+        assert (work / "x.o").read_bytes() == want
+    s = json.loads(run([AP_CC, "stats", "--json"], work, env).stdout)
+    assert (s["object_misses"], s["object_hits"]) == (5, 5), s
