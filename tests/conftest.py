@@ -56,6 +56,17 @@ def program(tmp_path):
     return copy
 
 
+def write_project(d: str, files: dict, toml: str = 'run = "./prog"\ntarget = "prog"\n') -> str:
+    """Create directory ``d`` with ``files`` (name -> text) and an autopass.toml; returns ``d``."""
+    os.makedirs(d)
+    for name, text in files.items():
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
+    with open(os.path.join(d, "autopass.toml"), "w") as f:
+        f.write(toml)
+    return d
+
+
 def run(cmd, cwd, env, check=True, **kw) -> subprocess.CompletedProcess:
     """Run a command (list, or str through the shell), capture text output, assert success."""
     r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, shell=isinstance(cmd, str),

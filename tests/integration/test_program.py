@@ -7,7 +7,7 @@ import hashlib
 import os
 import subprocess
 
-from conftest import run
+from conftest import run, write_project
 
 from autopass_cc.pipeline import Pipeline
 from autopass_cc.tuning.program import Program
@@ -26,13 +26,7 @@ def _sha(path):
 
 
 def test_relink_replaces_objects_in_response_files_and_archives(wrapper, env, tmp_path):
-    d = str(tmp_path / "p")
-    os.makedirs(d)
-    for name, text in SRC.items():
-        with open(os.path.join(d, name), "w") as f:
-            f.write(text)
-    with open(os.path.join(d, "autopass.toml"), "w") as f:
-        f.write('run = "./prog"\ntarget = "prog"\n')
+    d = write_project(str(tmp_path / "p"), SRC)
     for name in SRC:
         run([wrapper, "-O2", "-c", name], d, env)
     run(["llvm-ar-19", "rcs", "liblib.a", "lib.o"], d, env)

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from conftest import run
+from conftest import run, write_project
 
 from autopass_cc import config
 from autopass_cc.pipeline import Pipeline
@@ -44,13 +44,7 @@ class Scripted(Proposer):
 
 
 def _project(tmp_path, wrapper, env, monkeypatch) -> str:
-    d = str(tmp_path / "p")
-    os.makedirs(d)
-    for name, text in SRC.items():
-        with open(os.path.join(d, name), "w") as f:
-            f.write(text)
-    with open(os.path.join(d, "autopass.toml"), "w") as f:
-        f.write('run = "./prog"\ntarget = "prog"\n')
+    d = write_project(str(tmp_path / "p"), SRC)
     for name in SRC:
         run([wrapper, "-O3", "-c", name], d, env)
     run([wrapper, "main.o", "work.o", "-o", "prog"], d, env)
