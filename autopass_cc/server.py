@@ -1,13 +1,14 @@
-"""The compile server: a warm Python process that forks one child per compiler call.
+"""The compile server: a warm Python process whose forked children serve one compiler call each.
 
 Why.  Measured on interp-cmake (a TU of ~50 ms with clang-19 -O3, this machine): a cache hit through
 the ``python -S`` launcher costs ~26 ms, of which ~20 ms is starting Python and importing our hot
 path; the same hit in an already-started process costs ~3 ms, and ~5.6 ms in a child forked from
 it.  ccache avoids the problem by being written in C; sccache by a client/server split.  We keep
 one implementation of the hot path (wrapper.py) and take sccache's split, with one difference:
-the server *forks* a child per call (a zygote), and the child runs ``wrapper.main`` exactly as a
-fresh process would -- same argv, environment, working directory, umask and standard streams
-(passed over the socket with SCM_RIGHTS) -- so pass-throughs still ``exec`` the real compiler
+each call is served by a child *forked* from the warm server (a zygote; SPARES of them are forked
+ahead and wait in accept()), and the child runs ``wrapper.main`` exactly as a fresh process
+would -- same argv, environment, working directory, umask and standard streams (passed over the
+socket with SCM_RIGHTS) -- so pass-throughs still ``exec`` the real compiler
 and every behaviour, counter and fault path is the one the standalone wrapper has.
 
 The client (``client.c``, compiled by install.sh into the ``autopass-cc`` / ``autopass-c++``
