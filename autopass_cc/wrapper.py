@@ -484,6 +484,16 @@ class _ObjectCache:
         except Exception as e:
             self._trouble(e)
 
+    def detach(self, rc: int) -> None:
+        """In a compile-server child (``DETACH`` set): end the client's wait with ``rc`` now; what
+        this process still writes (the object, the manifest, the counters) happens under the lock
+        that lookups of this TU and ``stats`` wait on (objcache.hold_save).  Elsewhere, nothing."""
+        if DETACH is None or not self.on:
+            return
+        from .objcache import hold_save
+        if hold_save(self.objs.directory, self.direct) is not None:
+            DETACH(rc)
+
     def remember(self, tu_key=None, start_ns: int = 0) -> None:
         """After a hit: write the matched record back when its stat data was refreshed (files
         touched, contents the same) or it learnt the exact tuned-pipeline key."""
@@ -557,8 +567,9 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
         entry = oc.lookup(pipeline_id, tty)
         if entry is not None and oc.restore(entry):
             counters.incr("object_hit")
-            oc.remember(key_digest, start_ns)
             _replay(entry[2], entry[3])
+            oc.detach(0)  # the manifest refresh and the counters are written after the client has gone
+            oc.remember(key_digest, start_ns)
             return 0
         counters.incr("object_miss")
     if not tuned and not oc.on:
@@ -598,12 +609,8 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
         return rc
     captured = oc.capture(start_ns)
     _replay(out, err)
-    if DETACH is not None and oc.on and oc.base is not None:
-        # In a compile-server child: report the compile done now, and store its results (and the
-        # counters) after the client has gone, holding the lock lookups of this TU and `stats` wait on.
-        from .objcache import hold_save
-        if hold_save(oc.objs.directory, oc.direct) is not None:
-            DETACH(rc)
+    if oc.base is not None:
+        oc.detach(rc)  # the object is stored after the client has gone
     oc.save(captured, out, err, tty, pipeline_id, key_digest, start_ns)
     return rc
 
