@@ -187,14 +187,6 @@ int main(int argc, char **argv) {
     struct stat st_root, st_cwd;
     if (!cwd || stat("/", &st_root) != 0 || stat(cwd, &st_cwd) != 0) run_standalone(argc, argv);
 
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) run_standalone(argc, argv);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-        if (errno == ENOENT || errno == ECONNREFUSED) start_server(sock);
-        close(fd);
-        run_standalone(argc, argv);
-    }
-
     struct buf b = {0};
     mode_t mask = umask(0);
     umask(mask);
@@ -205,14 +197,23 @@ int main(int argc, char **argv) {
     for (char **e = environ; !bad && e && *e; e++) bad = putstr(&b, *e);
     if (bad || b.n > UINT32_MAX) run_standalone(argc, argv);
 
+    /* Connect only now: a server child waits for the request from the moment it accepts. */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) run_standalone(argc, argv);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        if (errno == ENOENT || errno == ECONNREFUSED) start_server(sock);
+        close(fd);
+        run_standalone(argc, argv);
+    }
+
     char head[8] = {'A', 'P', 'C', '1'};
     uint32_t n = (uint32_t)b.n;
     for (int i = 0; i < 4; i++) head[4 + i] = (char)((n >> (8 * i)) & 0xff);
     int fds[3] = {0, 1, 2};
     char control[CMSG_SPACE(sizeof fds)];
     memset(control, 0, sizeof control);
-    struct iovec iov = {.iov_base = head, .iov_len = sizeof head};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+    struct iovec iov[2] = {{.iov_base = head, .iov_len = sizeof head}, {.iov_base = b.p, .iov_len = b.n}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2, .msg_control = control,
                          .msg_controllen = sizeof control};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
     cm->cmsg_level = SOL_SOCKET;
@@ -223,7 +224,7 @@ int main(int argc, char **argv) {
     do {
         w = sendmsg(fd, &msg, MSG_NOSIGNAL);
     } while (w < 0 && errno == EINTR);
-    if (w != (ssize_t)sizeof head || send_all(fd, b.p, b.n) != 0) {
+    if (w < (ssize_t)sizeof head || send_all(fd, b.p + (w - sizeof head), b.n - (w - sizeof head)) != 0) {
         close(fd);
         run_standalone(argc, argv);
     }

@@ -34,8 +34,8 @@ Protocol (one connection per call, Unix stream socket, peers of the same uid onl
 The child refuses a call (nothing run, the client falls back) when its ``/`` or the cwd is not
 the same file as the client's (another mount namespace, a chroot).  The server stops when idle
 for ``AUTOPASS_SERVER_IDLE`` seconds (default 600, sccache's default idle timeout), on SIGTERM
-(``autopass-cc server stop``), and when any of its Python source files changes on disk (an
-upgrade or an edit: the next call starts a fresh server).  Known difference from a fresh
+(``autopass-cc server stop``), and after a call when any of its Python source files has changed
+on disk (an upgrade or an edit: the call after starts a fresh server).  Known difference from a fresh
 process: resource limits, nice value, CPU affinity and cgroup are the server's, not the
 client's (as with sccache); ``AUTOPASS_SERVER=0`` turns the server off.
 """
@@ -62,18 +62,22 @@ def default_dir() -> str:
     return os.environ.get("AUTOPASS_SERVER_DIR") or f"/tmp/autopass-cc-{os.getuid()}"
 
 
-def code_stamp() -> int:
-    """Newest mtime (ns) of the autopass_cc source files loaded in this process: a server whose
-    code changed on disk stops serving (an upgrade or an edit takes effect on the next call)."""
+def code_files() -> list[str]:
+    """The autopass_cc source files loaded in this process (what :func:`code_stamp` watches)."""
+    return sorted({f for name, mod in list(sys.modules.items())
+                   if (name == "autopass_cc" or name.startswith("autopass_cc."))
+                   and (f := getattr(mod, "__file__", None))})
+
+
+def code_stamp(files: list[str]) -> int:
+    """Newest mtime (ns) of ``files`` (-1 when one is gone): a server whose code changed on disk
+    stops (an upgrade or an edit takes effect from the call after the change)."""
     newest = 0
-    for name, mod in list(sys.modules.items()):
-        if name == "autopass_cc" or name.startswith("autopass_cc."):
-            f = getattr(mod, "__file__", None)
-            if f:
-                try:
-                    newest = max(newest, os.stat(f).st_mtime_ns)
-                except OSError:
-                    return -1
+    for f in files:
+        try:
+            newest = max(newest, os.stat(f).st_mtime_ns)
+        except OSError:
+            return -1
     return newest
 
 
@@ -211,7 +215,7 @@ def _child(conn) -> None:
 SPARES = 2
 
 
-def _spare(listener, ctl, stamp: int, path: str, ident: int) -> None:
+def _spare(listener, ctl, path: str, ident: int) -> None:
     """A pre-forked child: take the next connection, hand a copy of it to the server (so the
     server can report how this process ends), then serve it.  Never returns.  Ends without a
     call when the server is gone (EOF on ``ctl``) or stopping (``path`` no longer names the
@@ -255,14 +259,14 @@ def _spare(listener, ctl, stamp: int, path: str, ident: int) -> None:
             continue
         break
     listener.close()
-    stale = code_stamp() != stamp
     try:
-        ctl.sendmsg([b"%d %d" % (os.getpid(), stale)],
+        ctl.sendmsg([b"%d" % os.getpid()],
                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", conn.fileno()))])
+        gone = False
     except OSError:
-        stale = True
+        gone = True
     ctl.close()
-    if stale:  # our code changed on disk: the client runs the standalone wrapper, the server stops
+    if gone:  # the server cannot report how this call ends: the client runs the standalone wrapper
         try:
             conn.send(b"R\n")
         except OSError:
@@ -295,7 +299,8 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
             importlib.import_module(name)
         except ImportError:
             pass
-    stamp = code_stamp()
+    files = code_files()
+    stamp = code_stamp(files)
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -337,7 +342,7 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
             ctl.close()
             for c in busy.values():
                 c.close()
-            _spare(listener, ctl_child, stamp, path, ident)  # never returns
+            _spare(listener, ctl_child, path, ident)  # never returns
         spares.add(pid)
 
     def report(conn, status: int) -> None:
@@ -361,6 +366,7 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
 
     while True:
         # Spares that took a call: their connection comes with the message.
+        took = False
         while True:
             fds = array.array("i")
             try:
@@ -371,19 +377,14 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                     fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
             try:
-                pid_s, stale = msg.split()
-                pid = int(pid_s)
+                pid = int(msg)
             except ValueError:
                 for fd in fds:
                     os.close(fd)
                 continue
             spares.discard(pid)
             last = time.monotonic()
-            if stale == b"1":
-                for fd in fds:
-                    os.close(fd)
-                close_listener("code changed")
-                continue
+            took = True
             if not fds:
                 continue
             conn = socket.socket(fileno=fds[0])
@@ -417,6 +418,8 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
                 continue
             while len(spares) < SPARES:
                 fork_spare()
+            if took and code_stamp(files) != stamp:  # checked off the calls' path, after the fork
+                close_listener("code changed")
         ready, _, _ = select.select([rd, ctl], [], [], None if (busy or stopping) else max(idle, 0.01))
         if rd in ready:
             try:
