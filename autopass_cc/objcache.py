@@ -416,20 +416,26 @@ def tty_state(environ) -> tuple | None:
 SAVE_STRIPES = 16
 
 
-def _stripe_path(objects_dir: str, direct: str) -> str:
-    return os.path.join(objects_dir, "tmp", f"saving-{int(direct[:8], 16) % SAVE_STRIPES:02d}.lock")
+def _stripe_path(objects_dir: str, stripe: int) -> str:
+    return os.path.join(objects_dir, "tmp", f"saving-{stripe:02d}.lock")
+
+
+def _stripe_of(direct: str) -> int:
+    return int(direct[:8], 16) % SAVE_STRIPES
 
 
 def hold_save(objects_dir: str, direct: str) -> int | None:
     """Take the stripe of ``direct`` for a save that finishes after the compile was reported done
-    (server.py): returns the lock's file descriptor, held until the process exits, or None."""
+    (server.py): returns the lock's file descriptor, held until the process exits, or None when
+    it cannot be had at once (another save holds the stripe: this one then stays on the call's
+    path rather than make the caller wait)."""
     import fcntl
     try:
-        fd = os.open(_stripe_path(objects_dir, direct), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(_stripe_path(objects_dir, _stripe_of(direct)), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
         return None
@@ -441,8 +447,8 @@ def wait_saves(objects_dir: str, direct: str | None = None, timeout_s: float = 1
     done, at most ``timeout_s`` seconds per stripe (a wedged saver must not stall a build)."""
     import fcntl
     import time
-    paths = ([_stripe_path(objects_dir, direct)] if direct else
-             [os.path.join(objects_dir, "tmp", f"saving-{i:02d}.lock") for i in range(SAVE_STRIPES)])
+    stripes = [_stripe_of(direct)] if direct else range(SAVE_STRIPES)
+    paths = [_stripe_path(objects_dir, i) for i in stripes]
     for path in paths:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
