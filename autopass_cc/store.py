@@ -7,6 +7,10 @@ Two diskcache directories under the cache directory (``config.cache_dir()``):
   * ``tuned/<key digest>``  -> entry for one exact TU (see :meth:`Store.put_tuned`);
   * ``tu/<tu id>``          -> the key digest and entry last stored for that TU identity (the stale
     index of ARCHITECTURE.md decision 2);
+  * ``flagsonly/<tu id>``   -> 1 while every entry stored for that TU identity keeps the user's
+    flags (a compile of it then needs no exact key, hence no preprocessor run: measured +42 ms
+    per TU of interp-cmake without this); ``everfaster/<tu id>`` -> 1 once a faster pipeline was
+    stored for it (the mark never comes back: an older content may still have a tuned entry);
   * ``stat/<counter>``      -> integers (hit, miss, object_hit, object_miss, passthrough:<reason>,
     error:<kind> ...);
 
@@ -209,6 +213,18 @@ class Store(_TunedReads):
         sealed = _seal({**entry, "key": digest, "tu_id": tu_id})
         self._cache.set("tuned/" + digest, sealed)
         self._cache.set("tu/" + tu_id, sealed)
+        # A TU no session ever found a faster pipeline for needs no exact key at compile time
+        # (the answer is the user's flags whatever the content): mark it, until a tuned entry.
+        from .pipeline import Pipeline
+        try:
+            baseline = Pipeline.from_dict(entry["pipeline"]).is_baseline
+        except Exception:
+            baseline = False
+        if not baseline:
+            self._cache.set("everfaster/" + tu_id, 1)
+            self._cache.delete("flagsonly/" + tu_id)
+        elif self._cache.get("everfaster/" + tu_id) is None:
+            self._cache.set("flagsonly/" + tu_id, 1)
 
     def _select(self, prefix: str, directory: str | None = None) -> list:
         """``(key, value)`` of every entry whose key starts with ``prefix``, read without writing
@@ -306,7 +322,8 @@ class Store(_TunedReads):
         the counters; returns how many keys were removed."""
         removed = 0
         for k in list(self._cache.iterkeys()):
-            if isinstance(k, str) and (k.startswith(("tuned/", "tu/", "obj/", "man/")) or (stats_too and k.startswith("stat/"))):
+            if isinstance(k, str) and (k.startswith(("tuned/", "tu/", "obj/", "man/", "everfaster/", "flagsonly/"))
+                                       or (stats_too and k.startswith("stat/"))):
                 removed += bool(self._cache.delete(k))
         if stats_too:
             try:
@@ -749,6 +766,10 @@ class HotStore(_TunedReads):
     # -- tuned entries (same answers as Store) ------------------------------------------------
     def has_tu(self, tu_id: str) -> bool:
         return self.main.has("tu/" + tu_id)
+
+    def flags_only(self, tu_id: str) -> bool:
+        """True when every entry ever stored for this TU identity keeps the user's flags (Store.put_tuned)."""
+        return self.main.has("flagsonly/" + tu_id)
 
     def _raw(self, key: str):
         return self.main.get(key)

@@ -535,10 +535,13 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
         oc.plan(ident, cwd, cplusplus, native)
 
     # Which pipeline: no entry for this TU identity means no exact key can hit either, so the
-    # preprocessor (the dominant cost of a cold build) is skipped; with an entry, the manifest
-    # record may know the exact key from an earlier compile of the same inputs.
+    # preprocessor (the dominant cost of a cold build) is skipped; so it is when every entry ever
+    # stored for it keeps the user's flags (store.flags_only: most TUs after a session); else the
+    # manifest record may know the exact key from an earlier compile of the same inputs.
     pipeline, status, key_digest = None, "miss", None
-    if store.has_tu(tu_id):
+    if store.flags_only(tu_id):
+        status = "hit"  # sessions examined this TU and kept the user's flags: no exact key needed
+    elif store.has_tu(tu_id):
         if oc.rec is not None and oc.rec.get("tu_key"):
             key = cachekey.CacheKey(oc.rec["tu_key"], tu_id, None)
         else:
@@ -556,7 +559,7 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
             counters.warn_once(f"the cached pipeline for {inv.source} is not allowed by the current settings "
                                "or this LLVM; compiling with your own flags")
     tuned = pipeline is not None and not pipeline.is_baseline
-    counters.incr("miss" if pipeline is None else ("hit:stale" if tuned and status == "stale" else "hit"))
+    counters.incr("miss" if pipeline is None and status != "hit" else ("hit:stale" if tuned and status == "stale" else "hit"))
     _record(project, compiler, inv, args, cwd, key_digest, tu_id, status, cplusplus)
     pipeline_id = pipeline.digest() if tuned else "baseline"
 

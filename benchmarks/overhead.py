@@ -9,9 +9,13 @@ three build trees, interleaved round by round (order rotated each round to cance
                every round, untimed, so the object cache cannot serve the rebuild): the first build of a project -- the wrapper
                classifies, looks up the TU identity and the object cache, runs clang, stores the
                object (benchmarks/rebuild.py measures the warm rebuild that follows);
-* ``entries``  CMAKE_C_COMPILER=autopass-cc, every TU has a cache entry that keeps the user's flags
-               (after a session: the wrapper also preprocesses to compute the exact key); object
-               cache off (AUTOPASS_OBJECT_CACHE=0) so that every round compiles.
+* ``kept``     CMAKE_C_COMPILER=autopass-cc, every TU has a cache entry that keeps the user's flags
+               (what a session stores for the TUs it examined and left alone: no exact key needed,
+               so no preprocessor run); object cache off (AUTOPASS_OBJECT_CACHE=0) so that every
+               round compiles;
+* ``tuned``    the same with entries holding a pipeline (``-mllvm -inline-threshold=225``, LLVM's
+               default: the same code as the user's flags), so every compile also preprocesses
+               its TU to compute the exact key -- the cost of a TU that a session tuned.
 
 Prints the median wall time of each and the ratio to ``bare`` with a paired bootstrap 95% CI.
 Usage: python3 benchmarks/overhead.py [--rounds 7] [--jobs 1]
@@ -42,9 +46,10 @@ def sh(cmd, cwd, env):
     return r
 
 
-def seed_entries(project: str, env: dict) -> int:
-    """Give every TU in the build log a cache entry that keeps the user's flags (as a session does
-    for TUs it leaves alone).  Returns how many entries were written."""
+def seed_entries(project: str, env: dict, tree: str, pipeline: dict) -> int:
+    """Give every TU the build log has from build tree ``tree`` a cache entry with ``pipeline``
+    (``{}``: the user's flags, as a session stores for TUs it leaves alone).  Returns how many
+    entries were written."""
     code = f"""
 import os
 from autopass_cc import buildlog
@@ -56,10 +61,12 @@ from autopass_cc.tuning.session import tu_cache_key
 compiles, _ = buildlog.latest(buildlog.read({project!r}))
 s = open_store(); n = 0
 for rec in compiles.values():
+    if "/build-{tree}/" not in rec["output"]:
+        continue
     t = TU(0, rec["tu_id"], rec["source"], rec["source"], rec["output"], rec["cwd"], rec["compiler"], rec["args"],
            classify_record(rec))
     key = tu_cache_key(t, compiler_identity(rec["compiler"]), {project!r})
-    s.put_tuned(key.digest, key.tu_id, {{"pipeline": {{}}, "source": t.rel, "material": key.material,
+    s.put_tuned(key.digest, key.tu_id, {{"pipeline": {pipeline!r}, "source": t.rel, "material": key.material,
                 "provenance": {{"status": "benchmark seed"}}}})
     n += 1
 print(n)
@@ -79,20 +86,24 @@ def main() -> None:
     env = dict(os.environ, AUTOPASS_CACHE_DIR=os.path.join(work, "cache"))
     env.pop("AUTOPASS_PROJECT", None)
     with open(os.path.join(src, "autopass.toml"), "w") as f:
-        f.write('run = "build-entries/interp 5"\ntarget = "build-entries/interp"\non_miss = "off"\n')
-    compilers = {"bare": "clang-19", "miss": wrapper, "entries": wrapper}
+        f.write('run = "build-kept/interp 5"\ntarget = "build-kept/interp"\non_miss = "off"\n')
+    compilers = {"bare": "clang-19", "miss": wrapper, "kept": wrapper, "tuned": wrapper}
     for name, cc in compilers.items():
         sh(["cmake", "-S", src, "-B", os.path.join(src, f"build-{name}"), f"-DCMAKE_C_COMPILER={cc}"], src, env)
     # Warm-up build of each (fills the page cache; writes the build log used to seed entries).
     for name in compilers:
         sh(["cmake", "--build", os.path.join(src, f"build-{name}"), "-j", str(args.jobs)], src, env)
-    print(f"seeded {seed_entries(src, env)} cache entries for the 'entries' tree")
-    envs = {"bare": env, "entries": dict(env, AUTOPASS_OBJECT_CACHE="0"),
-            "miss": dict(env, AUTOPASS_CACHE_DIR=os.path.join(work, "cache-miss"))}
+    # One cache per tree: the two trees compile the same TUs (same TU identities).
+    envs = {"bare": env, "miss": dict(env, AUTOPASS_CACHE_DIR=os.path.join(work, "cache-miss"))}
+    for name in ("kept", "tuned"):
+        envs[name] = dict(env, AUTOPASS_OBJECT_CACHE="0", AUTOPASS_CACHE_DIR=os.path.join(work, f"cache-{name}"))
+    n_kept = seed_entries(src, envs["kept"], "kept", {})
+    n_tuned = seed_entries(src, envs["tuned"], "tuned", {"knobs": {"inline-threshold": "225"}})
+    print(f"seeded {n_kept} entries keeping the user's flags ('kept') and {n_tuned} tuned ones ('tuned')")
     times = {n: [] for n in compilers}
     names = list(compilers)
     for r in range(args.rounds):
-        order = names[r % 3:] + names[:r % 3]
+        order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
             if name == "miss":  # the 'miss' tree must find nothing (untimed)
                 sh([wrapper, "cache", "clear"], src, envs["miss"])
@@ -112,8 +123,8 @@ def main() -> None:
         ratio, lo, hi = ratio_ci(times[name], times["bare"])
         print(f"{name:<10}{med:>10.3f}{min(times[name]):>9.3f}{max(times[name]):>9.3f}{ratio:>14.3f}"
               f"{f'{lo:.3f}-{hi:.3f}':>18}")
-    per_tu = {n: (statistics.median(times[n]) - statistics.median(times["bare"])) / n_tus * 1000 for n in ("miss", "entries")}
-    print(f"overhead per TU: miss {per_tu['miss']:.1f} ms, entries {per_tu['entries']:.1f} ms")
+    per_tu = {n: (statistics.median(times[n]) - statistics.median(times["bare"])) / n_tus * 1000 for n in names[1:]}
+    print("overhead per TU: " + ", ".join(f"{n} {v:.1f} ms" for n, v in per_tu.items()))
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -228,3 +228,56 @@ def test_link_proceeds_when_a_session_holds_the_lock(wrapper, env, program):
         r = run(["make", f"CC={wrapper}", "-j2"], d, env)
     assert "another tuning session is running" in r.stderr and "linking without tuning" in r.stderr
     assert run("./kernels 40", d, env).returncode == 0
+
+
+def test_tus_kept_at_the_users_flags_skip_the_preprocessor(wrapper, env, tmp_path, monkeypatch):
+    """After a session, most TUs keep the user's flags: compiling them needs no exact cache key,
+    so no preprocessor run (measured +42 ms per TU of interp-cmake before); a TU that ever got a
+    faster pipeline still computes its key."""
+    from conftest import write_project
+    from autopass_cc import buildlog
+    from autopass_cc.invocation import classify_record
+    from autopass_cc.pipeline import Pipeline
+    from autopass_cc.store import open_store
+    from autopass_cc.toolchain import compiler_identity
+    from autopass_cc.tuning.program import TU
+    from autopass_cc.tuning.session import tu_cache_key
+
+    log = tmp_path / "calls.log"
+    cc = tmp_path / "clang"
+    cc.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec clang-19 "$@"\n')
+    cc.chmod(0o755)
+    src = {"a.c": "int a(int x) { return x * 3; }\n", "b.c": "int b(int x) { return x + 5; }\n"}
+    d = write_project(str(tmp_path / "p"), src)
+    env = dict(env, AUTOPASS_CC=str(cc), AUTOPASS_OBJECT_CACHE="0")
+    for name in src:
+        run([wrapper, "-O2", "-c", name], d, env)
+    for k, v in env.items():
+        if k.startswith("AUTOPASS_"):
+            monkeypatch.setenv(k, v)
+    compiles, _ = buildlog.latest(buildlog.read(d))
+    store = open_store()
+
+    def seed(name: str, pipeline: Pipeline) -> None:
+        rec = next(r for r in compiles.values() if r["source"].endswith(name))
+        t = TU(0, rec["tu_id"], rec["source"], rec["source"], rec["output"], rec["cwd"], rec["compiler"],
+               rec["args"], classify_record(rec))
+        key = tu_cache_key(t, compiler_identity(rec["compiler"]), d)
+        store.put_tuned(key.digest, key.tu_id, {"pipeline": pipeline.to_dict(), "source": name,
+                                                "material": key.material, "provenance": {"status": "test"}})
+
+    def preprocessed() -> set:
+        log.write_text("")
+        for name in src:
+            run([wrapper, "-O2", "-c", name], d, env)
+        return {name for name in src for line in log.read_text().splitlines() if " -E " in f" {line} " and name in line}
+
+    seed("a.c", Pipeline())
+    seed("b.c", Pipeline().with_knob("inline-threshold", 300))
+    before = stats(wrapper, d, env)["hits"]
+    assert preprocessed() == {"b.c"}
+    assert stats(wrapper, d, env)["hits"] == before + 2
+    seed("a.c", Pipeline().with_knob("inline-threshold", 300))   # a.c got a faster pipeline once
+    seed("a.c", Pipeline())                                      # ... and later kept the flags
+    assert preprocessed() == {"a.c", "b.c"}
+    store.close()
