@@ -179,7 +179,6 @@ def _child(conn) -> None:
     except Exception:
         os._exit(1)  # nothing ran; the client sees a status before any P and falls back
     from . import wrapper
-    wrapper.VIA_SERVER = True
 
     def detach(rc: int) -> None:
         """The client exits with ``rc`` now (a compile done, its results still being stored)."""

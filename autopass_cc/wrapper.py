@@ -25,10 +25,9 @@ import os
 import sys
 
 SUBCOMMANDS = {"init", "tune", "stats", "explain", "cache", "demo", "doctor", "help", "server"}
-#: True in a child of the compile server (server.py): the call is counted as served.
-VIA_SERVER = False
-#: In a compile-server child: ``DETACH(exit_code)`` ends the client's wait with that exit code
-#: while this process goes on storing the compile's results (server.py).
+#: Set only in a child of the compile server (server.py), where the call is counted as served:
+#: ``DETACH(exit_code)`` ends the client's wait with that exit code while this process goes on
+#: storing the compile's results.
 DETACH = None
 _COMPILER_HINTS = ("clang", "gcc", "cc", "c++", "g++")
 #: Environment variable counting nested autopass-cc calls: a "real compiler" that is a script
@@ -220,7 +219,7 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
         return _exec_real(compiler, args)
 
     counters = _Counters(settings)
-    if VIA_SERVER:
+    if DETACH is not None:
         counters.incr("served")
     from .invocation import Skip, classify
     try:
