@@ -595,8 +595,20 @@ class _DB:
         return self.con.execute("SELECT 1 FROM Cache WHERE key = ? AND raw = 1", (key,)).fetchone() is not None
 
     # -- writes -----------------------------------------------------------------------------
-    def _begin(self) -> None:
+    def _write(self, body):
+        """Run ``body()`` in one ``BEGIN IMMEDIATE ... COMMIT`` and return what it returns; on any
+        failure roll back (a failing rollback is ignored) and re-raise."""
         self.con.execute("BEGIN IMMEDIATE")
+        try:
+            out = body()
+            self.con.execute("COMMIT")
+        except BaseException:
+            try:
+                self.con.execute("ROLLBACK")
+            except self.errors:
+                pass
+            raise
+        return out
 
     def put(self, key: str, value: bytes) -> None:
         """Store ``value`` as diskcache's ``Cache.set(key, value)`` does (bytes: inline below
@@ -613,13 +625,8 @@ class _DB:
             with open(os.path.join(self.directory, filename), "xb") as f:
                 f.write(value)
             size, mode, db_value = len(value), MODE_BINARY, None
-        cleanup = []
-        try:
-            self._begin()
-        except self.errors:
-            self._remove(filename)
-            raise
-        try:
+        def upsert() -> list:
+            cleanup = []
             row = self.con.execute("SELECT rowid, filename FROM Cache WHERE key = ? AND raw = 1", (key,)).fetchone()
             if row:
                 cleanup.append(row[1])
@@ -632,28 +639,22 @@ class _DB:
                     "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count, tag, size,"
                     " mode, filename, value) VALUES (?, 1, ?, NULL, ?, 0, NULL, ?, ?, ?, ?)",
                     (key, now, now, size, mode, filename, db_value))
-            cleanup += self._cull()
-            self.con.execute("COMMIT")
+            return cleanup + self._cull()
+        try:
+            cleanup = self._write(upsert)
         except BaseException:
-            try:
-                self.con.execute("ROLLBACK")
-            except self.errors:
-                pass
-            self._remove(filename)
+            self._remove(filename)  # the value file of a row that was never committed
             raise
         for name in cleanup:
             self._remove(name)
 
     def delete(self, key: str) -> None:
-        self._begin()
-        try:
+        def remove_row():
             row = self.con.execute("SELECT rowid, filename FROM Cache WHERE key = ? AND raw = 1", (key,)).fetchone()
             if row:
                 self.con.execute("DELETE FROM Cache WHERE rowid = ?", (row[0],))
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
+            return row
+        row = self._write(remove_row)
         if row:
             self._remove(row[1])
 
@@ -687,8 +688,8 @@ class _DB:
         if not counters and not self.touched:
             return
         now = time.time()
-        self._begin()
-        try:
+
+        def add():
             for key, n in (counters or {}).items():
                 cur = self.con.execute("UPDATE Cache SET value = value + ?, store_time = ?, access_time = ?"
                                        " WHERE key = ? AND raw = 1 AND mode = 1", (n, now, now, key))
@@ -700,13 +701,7 @@ class _DB:
             if self.touched:
                 self.con.execute("UPDATE Cache SET access_time = ? WHERE rowid IN (%s)"
                                  % ",".join(str(int(r)) for r in self.touched), (now,))
-            self.con.execute("COMMIT")
-        except BaseException:
-            try:
-                self.con.execute("ROLLBACK")
-            except self.errors:
-                pass
-            raise
+        self._write(add)
         self.touched.clear()
 
     def close(self) -> None:
