@@ -183,6 +183,13 @@ def _child(conn) -> None:
     def detach(rc: int) -> None:
         """The client exits with ``rc`` now (a compile done, its results still being stored)."""
         try:
+            # What remains is background work: at the lowest priority, the client (woken on
+            # this CPU) runs at once.  Measured: it otherwise waited 1-2.3 ms for this process's
+            # time slice (its exit after a miss: 1.0-2.3 ms -> 0.06 ms).
+            os.nice(19)
+        except OSError:
+            pass
+        try:
             conn.send(b"S%d\n" % ((rc & 0xFF) << 8))
         except OSError:
             pass
@@ -222,10 +229,17 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
     import signal
     import socket
     import struct
+    from . import config, store
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     cred = struct.Struct("3i")
     me = os.getuid()
     import select
+
+    def end() -> None:
+        store.close_all()
+        os._exit(0)
+    cache = config.cache_dir()  # the server's own (its starter's): most calls use it
+    ahead = store.open_ahead(cache)
     listener.setblocking(False)  # several spares wake for one connection; one gets it
     while True:
         try:
@@ -233,22 +247,23 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
         except InterruptedError:
             continue
         except (OSError, ValueError):
-            os._exit(0)
+            end()
         if ctl in ready:
-            os._exit(0)  # the server is gone (its end of the control socket closed)
+            end()  # the server is gone (its end of the control socket closed)
         if not ready:
             try:
                 if os.stat(path).st_ino != ident:
-                    os._exit(0)
+                    end()
             except OSError:
-                os._exit(0)
+                end()
+            ahead = ahead or store.open_ahead(cache)  # e.g. the first call has created it since
             continue
         try:
             conn, _ = listener.accept()
         except (BlockingIOError, InterruptedError):
             continue
         except OSError:
-            os._exit(0)  # the listener was shut down: the server is stopping
+            end()  # the listener was shut down: the server is stopping
         try:
             _pid, uid, _gid = cred.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, cred.size))
         except OSError:
@@ -270,7 +285,7 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
             conn.send(b"R\n")
         except OSError:
             pass
-        os._exit(0)
+        end()
     _child(conn)
 
 

@@ -274,3 +274,19 @@ def test_background_save_stores_what_clang_wrote(work, env, srv):
         assert (work / "x.o").read_bytes() == want
     s = json.loads(run([AP_CC, "stats", "--json"], work, env).stdout)
     assert (s["object_misses"], s["object_hits"]) == (5, 5), s
+
+
+def test_cache_removed_while_spares_hold_it_open(work, env, srv):
+    """Spares open the server's cache ahead of their call (store.open_ahead).  `rm -rf` of the
+    cache while they wait: the next call must use (and re-create) the new cache, not the deleted
+    files its spare still has open."""
+    start(env, work, srv)
+    args = ["-O2", "-c", "x.c", "-o", "x.o"]
+    assert run([AP_CC] + args, work, env).returncode == 0
+    time.sleep(1.2)  # every spare has opened the cache by now
+    shutil.rmtree(env["AUTOPASS_CACHE_DIR"])
+    for _ in range(2):  # a miss into the new cache, then a hit from it
+        (work / "x.o").unlink()
+        assert run([AP_CC] + args, work, env).returncode == 0
+    s = json.loads(run([AP_CC, "stats", "--json"], work, env).stdout)
+    assert (s["object_misses"], s["object_hits"], s["served_by_server"]) == (1, 1, 2), s

@@ -56,3 +56,94 @@ def test_read_only_cache_raises_store_unavailable(tmp_path):
     os.chmod(d, stat.S_IRUSR | stat.S_IXUSR)
     with pytest.raises(StoreUnavailable):
         open_store(str(d / "sub"), attempts=2)
+
+
+# -- databases opened ahead by a compile-server spare (store.open_ahead) --------------------------
+def _fresh_hot(d):
+    """A cache with both hot-path databases (main and objects/), as diskcache creates them."""
+    from autopass_cc import store
+    for path in (d, os.path.join(d, "objects")):
+        store._open_cache(path, None, 2).close()
+
+
+def test_open_ahead_is_taken_by_a_call_on_the_same_cache(tmp_path):
+    from autopass_cc import store
+    d = str(tmp_path / "c")
+    _fresh_hot(d)
+    try:
+        assert store.open_ahead(d)
+        ahead = {p: db for p, (db, _) in store._AHEAD.items()}
+        hs = store.HotStore(d)
+        assert hs.main is ahead[os.path.join(d, "cache.db")]
+        assert hs.objects() is ahead[os.path.join(d, "objects", "cache.db")]
+        hs.incr("hit")
+        hs.objects().put("obj/x", b"abc")
+        hs.flush()
+        assert not store._AHEAD
+    finally:
+        store.close_all()
+    s = open_store(d)
+    assert s.counters().get("hit") == 1  # written through the connection opened ahead
+    s.close()
+
+
+def test_open_ahead_of_a_replaced_cache_is_not_used(tmp_path):
+    """`cache clear` (or anyone) replacing the database file after the spare opened it: the call
+    opens the new file; the old connection is closed, not written to."""
+    import shutil
+
+    from autopass_cc import store
+    d = str(tmp_path / "c")
+    _fresh_hot(d)
+    try:
+        assert store.open_ahead(d)
+        old = store._AHEAD[os.path.join(d, "cache.db")][0]
+        shutil.rmtree(d)
+        _fresh_hot(d)  # a new cache at the same path
+        hs = store.HotStore(d)
+        assert hs.main is not old and old.con is None
+        hs.incr("miss")
+        hs.flush()
+    finally:
+        store.close_all()
+    s = open_store(d)
+    assert s.counters().get("miss") == 1
+    s.close()
+
+
+def test_open_ahead_never_creates_or_heals(tmp_path):
+    from autopass_cc import store
+    missing = str(tmp_path / "missing")
+    assert not store.open_ahead(missing)
+    assert not os.path.exists(missing) and not store._AHEAD
+    d = str(tmp_path / "c")
+    _fresh_hot(d)
+    db = os.path.join(d, "cache.db")
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.unlink(db + suffix)
+    with open(db, "wb") as f:
+        f.write(b"this is not a database" * 500)
+    try:
+        assert not store.open_ahead(d)
+        assert not store._AHEAD
+        assert open(db, "rb").read(22) == b"this is not a database"  # not moved aside by the spare
+        assert not [n for n in os.listdir(d) if ".corrupt-" in n]
+    finally:
+        store.close_all()
+
+
+def test_open_ahead_rereads_settings_when_taken(tmp_path):
+    from autopass_cc import store
+    d = str(tmp_path / "c")
+    _fresh_hot(d)
+    try:
+        assert store.open_ahead(d)
+        s = open_store(d, size_limit=12345678)  # another process changes the size limit meanwhile
+        s.close()
+        hs = store.HotStore(d, size_limit=12345678)
+        assert hs.main.size_limit == 12345678
+        hs2 = store.HotStore(d, size_limit=999)  # settings that do not fit: a fresh open, which puts them in
+        assert hs2.main.size_limit == 999
+    finally:
+        store.close_all()
