@@ -1,7 +1,7 @@
 """The offline and random proposers always propose legal, new configurations."""
 
 from autopass_cc.pipeline import Pipeline, Policy, validate
-from autopass_cc.tuning.proposers.base import SearchState, TrialResult, TUInfo, config_digest
+from autopass_cc.tuning.proposers.base import Proposal, SearchState, TrialResult, TUInfo, config_digest
 from autopass_cc.tuning.proposers.offline import OfflineProposer, neighbour_values
 from autopass_cc.tuning.proposers.random import RandomProposer
 
@@ -129,3 +129,27 @@ def test_pass_pipeline_edits_reach_a_second_tu_holding_a_quarter_of_the_run():
     assert passes[:2] == [["a"], ["b"]], agents
     cold = [TUInfo("a", "a.c", 0.8, [("f", 0.8)], ev), TUInfo("b", "b.c", 0.2, [("g", 0.2)], ev)]
     assert {tu for tu, _ in OfflineProposer(seed=0)._pass_edits(SearchState(cold, {}, [], Policy(), 24))} == {"a"}
+
+
+def test_pass_pipeline_edit_a_diagnosis_blamed_is_not_tried_again():
+    """A pass-pipeline edit whose trial a diagnosis blamed (e.g. by the LLM proposer before a
+    failover, or before the incumbent moved) is not proposed again for that TU, even on top of a
+    new incumbent -- as knob edits already were not."""
+    ev = {"functions": {}}
+    tus = [TUInfo("a", "a.c", 1.0, [("f", 1.0)], ev)]
+    first = OfflineProposer(seed=0)._pass_edits(SearchState(tus, {}, [], Policy(), 24))[0]
+    tu_id, edit = first
+    bad = TrialResult(1, Proposal(changes={tu_id: edit.apply(Pipeline())}, rationale="x", agent="pass-pipeline",
+                                  edits=[str(edit)]), "slower", ratio=0.9,
+                      diagnosis={"blamed": [str(edit)], "summary": "vectorization lost"})
+    incumbent = {"a": Pipeline().with_knob("unroll-threshold", 600)}
+    good = TrialResult(2, Proposal(changes=dict(incumbent), rationale="y", agent="rule", edits=["unroll-threshold=600"]),
+                       "faster", ratio=1.03, accepted=True)
+    prop = OfflineProposer(seed=0)
+    tried = {config_digest({}), config_digest(bad.proposal.changes), config_digest(incumbent)}
+    for _ in range(30):
+        p = prop.ask(SearchState(tus, dict(incumbent), [bad, good], Policy(), 24, set(tried)))
+        if p is None:
+            break
+        tried.add(config_digest({**incumbent, **p.changes}))
+        assert not (p.agent == "pass-pipeline" and p.edits == [str(edit)]), "a blamed pass edit came back"

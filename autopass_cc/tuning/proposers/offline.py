@@ -169,6 +169,8 @@ class OfflineProposer(Proposer):
             self._turn = not self._turn
             if passes and (self._turn or not self._generic):
                 tu_id, edit = passes.pop(0)
+                if str(edit) in _blamed(state.history, tu_id):
+                    continue  # (this TU's edit, blamed by a diagnosis or failed alone)
                 try:
                     p = edit.apply(state.incumbent.get(tu_id, Pipeline()))
                 except (PipelineError, ValueError):
