@@ -145,9 +145,11 @@ def _recv_request(conn):
     return b"".join(chunks), got
 
 
-def _child(conn) -> None:
+def _child(conn, ahead: str | None = None, hint: str | None = None) -> None:
     """In the forked child: take the call over and run it as the standalone wrapper would.
-    Never returns: exits with the wrapper's code, or becomes the real compiler (exec)."""
+    Never returns: exits with the wrapper's code, or becomes the real compiler (exec).
+    ``ahead``: the cache directory this spare opened ahead; when the call uses another, it is
+    written to the file ``hint`` for the spares that follow (:func:`_spare`)."""
     import signal
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
@@ -179,6 +181,8 @@ def _child(conn) -> None:
     except Exception:
         os._exit(1)  # nothing ran; the client sees a status before any P and falls back
     from . import wrapper
+    if hint:
+        _note_cache(ahead, hint)
 
     def detach(rc: int) -> None:
         """The client exits with ``rc`` now (a compile done, its results still being stored)."""
@@ -216,6 +220,40 @@ def _child(conn) -> None:
     os._exit(rc if isinstance(rc, int) and 0 <= rc < 256 else 1)
 
 
+def _note_cache(ahead: str | None, hint: str) -> None:
+    """Write this call's cache directory to ``hint`` (atomically) when it is not ``ahead``, the
+    one its spare opened: the spares forked from now on open that one (a build whose cache is
+    not the server's own, e.g. one AUTOPASS_CACHE_DIR per tree).  Failing is harmless."""
+    from .config import cache_dir
+    try:
+        cache = cache_dir()
+        if cache == ahead:
+            return
+        tmp = f"{hint}.{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(cache)
+        os.replace(tmp, hint)
+    except (OSError, ValueError):
+        pass
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _cache_to_open(hint: str, default: str) -> str:
+    """The cache directory a spare opens ahead: the last one :func:`_note_cache` wrote, else
+    ``default`` (the server's own)."""
+    try:
+        with open(hint, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read() or default
+    except (OSError, ValueError):
+        return default
+
+
 #: Children forked ahead of time, each waiting in accept(): a call does not wait for a fork
 #: (measured here: accept -> child ready took 2.2 ms when forking per call, of a ~5 ms overhead).
 SPARES = 2
@@ -238,8 +276,11 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
     def end() -> None:
         store.close_all()
         os._exit(0)
-    cache = config.cache_dir()  # the server's own (its starter's): most calls use it
+    # The cache to open ahead: the one the latest calls used (hint), else the server's own.
+    default, hint = config.cache_dir(), path + ".cache"
+    cache = _cache_to_open(hint, default)
     ahead = store.open_ahead(cache)
+    seen = _mtime(hint)
     listener.setblocking(False)  # several spares wake for one connection; one gets it
     while True:
         try:
@@ -256,6 +297,11 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
                     end()
             except OSError:
                 end()
+            stamp = _mtime(hint)
+            if stamp != seen:  # a call used another cache since
+                seen, cache = stamp, _cache_to_open(hint, default)
+                store.close_ahead()
+                ahead = False
             ahead = ahead or store.open_ahead(cache)  # e.g. the first call has created it since
             continue
         try:
@@ -286,7 +332,7 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
         except OSError:
             pass
         end()
-    _child(conn)
+    _child(conn, cache, hint)
 
 
 def serve(path: str, idle_s: float = IDLE_S) -> int:

@@ -526,6 +526,12 @@ def open_ahead(directory: str) -> bool:
     return True
 
 
+def close_ahead() -> None:
+    """Close the databases :func:`open_ahead` opened (a spare switching to another cache)."""
+    while _AHEAD:
+        _AHEAD.popitem()[1][0].close()
+
+
 def _open_db(directory: str, size_limit: int | None, timeout: float) -> "_DB":
     """The database of ``directory``: the one opened ahead when it is still the same file (same
     device and inode), writable as before, opened with the same busy timeout, and its settings

@@ -290,3 +290,49 @@ def test_cache_removed_while_spares_hold_it_open(work, env, srv):
         assert run([AP_CC] + args, work, env).returncode == 0
     s = json.loads(run([AP_CC, "stats", "--json"], work, env).stdout)
     assert (s["object_misses"], s["object_hits"], s["served_by_server"]) == (1, 1, 2), s
+
+
+def _spare_files(server_pid: int) -> list[set]:
+    """The files each spare of the server holds open (readlink of /proc/<pid>/fd/*)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) != server_pid or fields[0] == "Z":
+                continue
+            files = set()
+            for fd in os.listdir(f"/proc/{d}/fd"):
+                try:
+                    files.add(os.readlink(f"/proc/{d}/fd/{fd}"))
+                except OSError:
+                    pass
+        except (OSError, IndexError, ValueError):
+            continue
+        out.append(files)
+    return out
+
+
+def test_spares_open_the_cache_the_calls_use(work, env, srv, tmp_path):
+    """Spares open the server's cache ahead; once calls use another cache (another
+    AUTOPASS_CACHE_DIR), the spares that follow open that one instead."""
+    pid = start(env, work, srv)
+    args = ["-O2", "-c", "x.c", "-o", "x.o"]
+    assert run([AP_CC] + args, work, env).returncode == 0   # creates the server's own cache
+    time.sleep(1.2)
+    own = os.path.join(env["AUTOPASS_CACHE_DIR"], "cache.db")
+    spares = _spare_files(pid)
+    assert spares and all(own in f and os.path.join(env["AUTOPASS_CACHE_DIR"], "objects", "cache.db") in f
+                          for f in spares), spares
+    other = dict(env, AUTOPASS_CACHE_DIR=str(tmp_path / "other-cache"))
+    for _ in range(2):  # the first creates it; its spare notes it for the next ones
+        (work / "x.o").unlink()
+        assert run([AP_CC] + args, work, other).returncode == 0
+    time.sleep(1.2)
+    spares = _spare_files(pid)
+    want = os.path.join(other["AUTOPASS_CACHE_DIR"], "cache.db")
+    assert spares and all(want in f and own not in f for f in spares), spares
+    s = json.loads(run([AP_CC, "stats", "--json"], work, other).stdout)
+    assert (s["object_misses"], s["object_hits"]) == (1, 1), s
