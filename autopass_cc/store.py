@@ -489,14 +489,39 @@ def close_all() -> None:
     ``os._exit`` (compile-server children): SQLite checkpoints and removes the write-ahead log
     when the last connection closes, and a process that never closes leaves it growing
     (measured: a 450 KB -wal after one 8-TU build, filling a 1 MB cache disk)."""
-    _AHEAD.clear()
+    close_ahead()
     while _OPEN:
         _OPEN.pop().close()
 
 
 #: Databases a compile-server spare opened before its call came (:func:`open_ahead`):
-#: ``{database path: (_DB, (st_dev, st_ino) of that path when opened)}``.
+#: ``{database path: (_DB, _file_ids(path) when opened)}``.
 _AHEAD: dict = {}
+#: Connections opened ahead whose files changed under them: never used, and never closed (a
+#: close may checkpoint the old -wal into a database file others now use); they end with the
+#: process, which leaves by os._exit.
+_ABANDONED: list = []
+
+
+def _file_ids(path: str):
+    """What tells the database ``path`` is still the one a connection opened: the database
+    file's (dev, inode, size, mtime) -- SQLite changes the last two only when it checkpoints --
+    and the (dev, inode) of its -wal and -shm (None when absent).  Raises OSError."""
+    st = os.stat(path)
+    out = [(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)]
+    for suffix in ("-wal", "-shm"):
+        try:
+            st = os.stat(path + suffix)
+            out.append((st.st_dev, st.st_ino))
+        except FileNotFoundError:
+            out.append(None)
+    return tuple(out)
+
+
+def _abandon(db: "_DB") -> None:
+    if db in _OPEN:
+        _OPEN.remove(db)
+    _ABANDONED.append(db)
 
 
 def open_ahead(directory: str) -> bool:
@@ -515,39 +540,55 @@ def open_ahead(directory: str) -> bool:
     for d in (directory, os.path.join(directory, OBJECTS_DIR)):
         path = os.path.join(d, DBNAME)
         try:
-            st = os.stat(path)
+            if not os.path.exists(path):
+                raise FileNotFoundError(path)
             db = _DB(d, None, HOT_TIMEOUT, ahead=True)
+            ids = _file_ids(path)  # after the first read: SQLite has opened (or made) -wal and -shm
         except Exception:
             for p in opened:
                 _AHEAD.pop(p, (None,))[0].close()
             return False
-        _AHEAD[path] = (db, (st.st_dev, st.st_ino))
+        _AHEAD[path] = (db, ids)
         opened.append(path)
     return True
 
 
+def _same_files(path: str, ids) -> bool:
+    try:
+        return _file_ids(path) == ids
+    except OSError:
+        return False
+
+
 def close_ahead() -> None:
-    """Close the databases :func:`open_ahead` opened (a spare switching to another cache)."""
+    """Close the databases :func:`open_ahead` opened (a spare switching to another cache, or
+    ending); one whose files changed since is abandoned instead (:data:`_ABANDONED`)."""
     while _AHEAD:
-        _AHEAD.popitem()[1][0].close()
+        path, (db, ids) = _AHEAD.popitem()
+        if _same_files(path, ids):
+            db.close()
+        else:
+            _abandon(db)
 
 
 def _open_db(directory: str, size_limit: int | None, timeout: float) -> "_DB":
-    """The database of ``directory``: the one opened ahead when it is still the same file (same
-    device and inode), writable as before, opened with the same busy timeout, and its settings
-    (re-read now) fit ``size_limit``; else a fresh :class:`_DB`."""
+    """The database of ``directory``: the one opened ahead when its files are still the same
+    (:func:`_file_ids`), readable and writable as before, opened with the same busy timeout, and
+    its settings (re-read now) fit ``size_limit``; else a fresh :class:`_DB`."""
     path = os.path.join(directory, DBNAME)
     got = _AHEAD.pop(path, None)
-    if got is not None and timeout == HOT_TIMEOUT:
-        db, ident = got
+    if got is not None:
+        db, ids = got
         try:
-            st = os.stat(path)
-            if (st.st_dev, st.st_ino) == ident and os.access(path, os.R_OK | os.W_OK) \
+            if timeout == HOT_TIMEOUT and _same_files(path, ids) and os.access(path, os.R_OK | os.W_OK) \
                     and os.access(directory, os.W_OK) and db.reread(size_limit):
                 return db
-        except (OSError, *db.errors):
-            pass
-        db.close()
+            if _same_files(path, ids):
+                db.close()
+            else:
+                _abandon(db)
+        except db.errors:
+            _abandon(db)
     return _DB(directory, size_limit, timeout)
 
 

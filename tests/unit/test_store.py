@@ -88,8 +88,9 @@ def test_open_ahead_is_taken_by_a_call_on_the_same_cache(tmp_path):
 
 
 def test_open_ahead_of_a_replaced_cache_is_not_used(tmp_path):
-    """`cache clear` (or anyone) replacing the database file after the spare opened it: the call
-    opens the new file; the old connection is closed, not written to."""
+    """Anyone replacing the database file after the spare opened it (`rm -rf` of the cache): the
+    call opens the new file; the old connection is abandoned -- neither written to nor closed
+    (a close could checkpoint the old -wal into the file now in use)."""
     import shutil
 
     from autopass_cc import store
@@ -101,7 +102,7 @@ def test_open_ahead_of_a_replaced_cache_is_not_used(tmp_path):
         shutil.rmtree(d)
         _fresh_hot(d)  # a new cache at the same path
         hs = store.HotStore(d)
-        assert hs.main is not old and old.con is None
+        assert hs.main is not old and old in store._ABANDONED and old.con is not None
         hs.incr("miss")
         hs.flush()
     finally:
@@ -147,3 +148,32 @@ def test_open_ahead_rereads_settings_when_taken(tmp_path):
         assert hs2.main.size_limit == 999
     finally:
         store.close_all()
+
+
+def test_open_ahead_with_files_changed_in_place_is_not_used(tmp_path):
+    """Garbage written over the database in place (same inode), or its -wal/-shm removed: the
+    connection opened ahead is not used; the call's own open finds the damage and heals it."""
+    import glob
+
+    from autopass_cc import store
+    d = str(tmp_path / "c")
+    _fresh_hot(d)
+    db = os.path.join(d, "cache.db")
+    try:
+        assert store.open_ahead(d)
+        old = store._AHEAD[db][0]
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.unlink(db + suffix)
+        with open(db, "r+b") as f:
+            f.write(os.urandom(64 * 1024))
+        hs = store.HotStore(d)
+        assert hs.main is not old and old in store._ABANDONED
+        assert glob.glob(db + ".corrupt-*")
+        hs.incr("miss")
+        hs.flush()
+    finally:
+        store.close_all()
+    s = open_store(d)
+    assert s.counters().get("miss") == 1
+    s.close()
