@@ -29,7 +29,15 @@ Protocol (one connection per call, Unix stream socket, peers of the same uid onl
   succeeded is reported by the child itself as soon as its object is written and read back; the
   child then stores it in the object cache off the build's critical path, holding a lock that
   lookups of the same TU and ``stats`` wait on (objcache.hold_save); the server's own status
-  line for that child comes after the client has gone.
+  line for that child comes after the client has gone.  Before that status the child lets go
+  of the caller's standard streams (a build tool reading them through a pipe waits for EOF)
+  and lowers its priority to nice 19.
+
+While a spare waits, it prepares for the call (measured on a Ninja build of interp-cmake, per
+call before clang starts: ~1.9 ms of Python in a fresh child -> ~1.2 ms): it opens the cache
+the latest calls used (store.open_ahead; ``<tag>.sock.cache`` names it when a call used another
+than the server's own) and rehearses a made-up compile (wrapper.rehearse) to take the
+copy-on-write page faults and SQLite's statement compilation before the call, not during it.
 
 The child refuses a call (nothing run, the client falls back) when its ``/`` or the cwd is not
 the same file as the client's (another mount namespace, a chroot).  The server stops when idle
