@@ -306,8 +306,6 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
     cache = _cache_to_open(hint, default)
     ahead = store.open_ahead(cache)
     seen = _mtime(hint)
-    from .wrapper import rehearse
-    rehearse()
     listener.setblocking(False)  # several spares wake for one connection; one gets it
     while True:
         try:
@@ -329,9 +327,7 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
                 seen, cache = stamp, _cache_to_open(hint, default)
                 store.close_ahead()
                 ahead = False
-            if not ahead and store.open_ahead(cache):  # e.g. the first call has created it since
-                ahead = True
-                rehearse()  # (its lookup statements)
+            ahead = ahead or store.open_ahead(cache)  # e.g. the first call has created it since
             continue
         try:
             conn, _ = listener.accept()

@@ -653,54 +653,6 @@ def _on_link(compiler, args, cwd, project, settings, counters) -> None:
         tune_at_link(project, settings, warn)
 
 
-#: The made-up compile :func:`rehearse` walks through (no such files exist).
-_REHEARSAL_ARGS = ["-O2", "-DAUTOPASS_REHEARSAL=1", "-I/nonexistent/autopass-rehearsal", "-MD", "-MF",
-                   "/nonexistent/autopass-rehearsal/x.o.d", "-c", "/nonexistent/autopass-rehearsal/x.c",
-                   "-o", "/nonexistent/autopass-rehearsal/x.o"]
-
-
-def rehearse() -> bool:
-    """In a compile-server spare, before its call (server.py): walk a made-up compile through
-    the pure parts of the hot path -- configuration lookup, the real compiler and its identity,
-    classification, keys, manifest (un)packing, and the cache's lookup statements -- so that the
-    call itself runs warm.  A forked process pays for the first touch of each page it writes
-    (copy-on-write faults: ~150 before clang starts) and SQLite compiles each statement on its
-    first use; measured here, the same code ran ~2-3x slower the first time in a fresh child.
-
-    Side effects: none beyond reading (stat, the compiler identity cache, SELECTs on the
-    connections store.open_ahead made); a compiler identity not yet cached is computed and
-    cached, as the next call would have.  Returns False when a step failed (nothing else is
-    done then: the call runs as it would have).  Never raises."""
-    try:
-        from . import cachekey, config, objcache, store
-        from .invocation import classify
-        from .toolchain import compiler_identity, find_real_compiler
-        settings = config.load(config.find_project("/nonexistent/autopass-rehearsal"))
-        ident = compiler_identity(find_real_compiler(False))
-        inv = classify(list(_REHEARSAL_ARGS), "/nonexistent")
-        material = cachekey.codegen_material(inv, ident, "/nonexistent", None)
-        tu_id = cachekey.tu_identity(inv, material, "/nonexistent", None)
-        cachekey.object_cache_refusal(inv, os.environ)
-        objcache.writable_target(inv.output)
-        objcache.depfile_path(inv)
-        objcache.forced_includes(inv)
-        objcache.tty_state(os.environ)
-        direct = cachekey.direct_key(inv, ident, "/nonexistent", cplusplus=False, native_cpu=None,
-                                     environ=os.environ, source_digest=objcache.digest(b""))
-        rec = {"files": [(inv.source, 0, 0, 0, 0, objcache.digest(b""))], "content": direct, "tu_key": None}
-        objcache.match(objcache.unpack_manifest(objcache.pack_manifest([rec])) or [])
-        objcache.unpack_entry(objcache.pack_entry(b"", None, b"", b"", None, "baseline"))
-        cachekey.object_key(cachekey.content_key(direct, []), "baseline")
-        for db, _ in list(store._AHEAD.values()):
-            db.has("flagsonly/" + tu_id)
-            db.has("tu/" + tu_id)
-            db.get("man/" + direct)
-        del settings
-    except Exception:
-        return False
-    return True
-
-
 def main_c() -> int:
     """Console script ``autopass-cc``."""
     return main(sys.argv, cplusplus=False)

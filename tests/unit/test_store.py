@@ -177,21 +177,3 @@ def test_open_ahead_with_files_changed_in_place_is_not_used(tmp_path):
     s = open_store(d)
     assert s.counters().get("miss") == 1
     s.close()
-
-
-def test_rehearsal_runs_through_and_writes_nothing(tmp_path, monkeypatch):
-    """wrapper.rehearse (a spare's warm-up before its call) walks the whole made-up compile,
-    using the connections opened ahead, and leaves the cache as it was."""
-    from autopass_cc import store, wrapper
-    d = str(tmp_path / "c")
-    _fresh_hot(d)
-    monkeypatch.setenv("AUTOPASS_CACHE_DIR", d)
-    before = {p: os.stat(os.path.join(d, p)).st_mtime_ns for p in ("cache.db", "objects/cache.db")}
-    try:
-        assert store.open_ahead(d)
-        assert wrapper.rehearse()
-        assert all(not db.touched for db, _ in store._AHEAD.values())
-    finally:
-        store.close_all()
-    assert {p: os.stat(os.path.join(d, p)).st_mtime_ns for p in before} == before
-    assert not os.path.exists("/nonexistent/autopass-rehearsal")
