@@ -740,39 +740,66 @@ class _DB:
         """Store ``value`` as diskcache's ``Cache.set(key, value)`` does (bytes: inline below
         ``disk_min_file_size``, else a value file written completely before its row is
         committed); evicts least-recently-used entries beyond the size limit."""
+        self.put_many([(key, value)])
+
+    def put_many(self, items) -> None:
+        """:meth:`put` of each ``(key, value)`` of ``items``, in one transaction (one commit, one
+        eviction check).  Raises sqlite3/OS errors; nothing is stored then."""
         now = time.time()
-        filename = None
-        size, mode, db_value = 0, MODE_RAW, value
-        if len(value) >= self.min_file_size:
-            name = os.urandom(16).hex()
-            sub = os.path.join(name[:2], name[2:4])
-            filename = os.path.join(sub, name[4:] + ".val")
-            os.makedirs(os.path.join(self.directory, sub), exist_ok=True)
-            with open(os.path.join(self.directory, filename), "xb") as f:
-                f.write(value)
-            size, mode, db_value = len(value), MODE_BINARY, None
+        rows, files = [], []
+        try:
+            for key, value in items:
+                filename, size, mode, db_value = None, 0, MODE_RAW, value
+                if len(value) >= self.min_file_size:
+                    name = os.urandom(16).hex()
+                    sub = os.path.join(name[:2], name[2:4])
+                    filename = os.path.join(sub, name[4:] + ".val")
+                    os.makedirs(os.path.join(self.directory, sub), exist_ok=True)
+                    files.append(filename)
+                    with open(os.path.join(self.directory, filename), "xb") as f:
+                        f.write(value)
+                    size, mode, db_value = len(value), MODE_BINARY, None
+                rows.append((key, filename, size, mode, db_value))
+        except BaseException:
+            for name in files:
+                self._remove(name)
+            raise
+
         def upsert() -> list:
             cleanup = []
-            row = self.con.execute("SELECT rowid, filename FROM Cache WHERE key = ? AND raw = 1", (key,)).fetchone()
-            if row:
-                cleanup.append(row[1])
-                self.con.execute(
-                    "UPDATE Cache SET store_time = ?, expire_time = NULL, access_time = ?, access_count = 0,"
-                    " tag = NULL, size = ?, mode = ?, filename = ?, value = ? WHERE rowid = ?",
-                    (now, now, size, mode, filename, db_value, row[0]))
-            else:
-                self.con.execute(
-                    "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count, tag, size,"
-                    " mode, filename, value) VALUES (?, 1, ?, NULL, ?, 0, NULL, ?, ?, ?, ?)",
-                    (key, now, now, size, mode, filename, db_value))
+            for key, filename, size, mode, db_value in rows:
+                row = self.con.execute("SELECT rowid, filename FROM Cache WHERE key = ? AND raw = 1", (key,)).fetchone()
+                if row:
+                    cleanup.append(row[1])
+                    self.con.execute(
+                        "UPDATE Cache SET store_time = ?, expire_time = NULL, access_time = ?, access_count = 0,"
+                        " tag = NULL, size = ?, mode = ?, filename = ?, value = ? WHERE rowid = ?",
+                        (now, now, size, mode, filename, db_value, row[0]))
+                else:
+                    self.con.execute(
+                        "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count, tag, size,"
+                        " mode, filename, value) VALUES (?, 1, ?, NULL, ?, 0, NULL, ?, ?, ?, ?)",
+                        (key, now, now, size, mode, filename, db_value))
             return cleanup + self._cull()
         try:
             cleanup = self._write(upsert)
         except BaseException:
-            self._remove(filename)  # the value file of a row that was never committed
+            for name in files:
+                self._remove(name)  # value files of rows that were never committed
             raise
         for name in cleanup:
             self._remove(name)
+
+    def get_many_inline(self, keys: list) -> dict:
+        """``{key: value}`` for those of ``keys`` stored inline (small values), in one query;
+        not marked used (their LRU order is left alone).  Raises sqlite3 errors."""
+        out = {}
+        for i in range(0, len(keys), 500):  # (SQLite's bound-parameter limit)
+            chunk = keys[i:i + 500]
+            q = "SELECT key, value FROM Cache WHERE raw = 1 AND mode = 1 AND key IN (%s)" % ",".join("?" * len(chunk))
+            for k, v in self.con.execute(q, chunk):
+                out[k.decode("utf-8", "surrogateescape") if isinstance(k, bytes) else k] = v
+        return out
 
     def delete(self, key: str) -> None:
         def remove_row():

@@ -466,9 +466,9 @@ class _ObjectCache:
             paths, why = objcache.read_listing(self.base, self.inv)
         finally:
             self.cleanup()
-        files = None
+        files, learnt = None, []
         if paths is not None and captured is not None:
-            files, why = objcache.scan(paths, start_ns)
+            files, why = objcache.scan(paths, start_ns, self.objs.get_many_inline, learnt)
         if files is None:
             self.counters.incr("object_uncacheable")
             return
@@ -476,10 +476,11 @@ class _ObjectCache:
         content = cachekey.content_key(self.direct, [(f[0], f[5]) for f in files])
         record = {"files": files, "content": content, "tu_key": tu_key}
         records = [record] + [r for r in self.records if r.get("content") != content]
-        try:
-            self.objs.put("obj/" + cachekey.object_key(content, pipeline_id),
-                          objcache.pack_entry(obj, dep, out, err, tty, pipeline_id))
-            self.objs.put("man/" + self.direct, objcache.pack_manifest(records))
+        try:  # one transaction: the entry, its manifest, the digests learnt
+            self.objs.put_many([("obj/" + cachekey.object_key(content, pipeline_id),
+                                 objcache.pack_entry(obj, dep, out, err, tty, pipeline_id)),
+                                ("man/" + self.direct, objcache.pack_manifest(records))]
+                               + [(k, d.encode("ascii")) for k, d in learnt])
         except Exception as e:
             self._trouble(e)
 

@@ -199,3 +199,31 @@ def test_pending_counters_are_counted(tmp_path):
     assert s.counters() == {"miss": 4, "error:cache-locked": 1}
     s.zero_counters()
     assert s.counters() == {}
+
+
+def test_digest_cache_spares_reading_and_follows_every_change(tmp_path, monkeypatch):
+    """scan's digest cache (ccache's inode cache): a file whose device, inode, size, mtime and
+    ctime have a known digest is not read again; any write -- even one keeping the size and
+    the mtime -- changes the ctime, hence the key, and the file is read and hashed again."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "h.h").write_text("#define A 1\n")
+    old = time.time_ns() - 10 ** 10
+    os.utime("h.h", ns=(old, old))
+    time.sleep(0.05)  # the ctime the utime gave is now older than TOO_NEW_NS
+    learnt = []
+    files, why = objcache.scan(["h.h"], time.time_ns(), lambda keys: {}, learnt)
+    assert why is None and learnt == [(objcache.inode_key(os.stat("h.h")), files[0][5])]
+    table = {k: ("f" * 40).encode() for k, _ in learnt}     # a digest only the cache can know
+    seen = []
+    again, _ = objcache.scan(["h.h"], time.time_ns(), lambda keys: seen.extend(keys) or table, [])
+    assert again[0][5] == "f" * 40 and seen == [k for k, _ in learnt]
+    (tmp_path / "h.h").write_text("#define A 2\n")        # same size ...
+    os.utime("h.h", ns=(old, old))                         # ... and the same mtime
+    time.sleep(0.05)
+    relearnt = []
+    third, _ = objcache.scan(["h.h"], time.time_ns(), lambda keys: table, relearnt)
+    assert third[0][5] == objcache.digest(b"#define A 2\n") and len(relearnt) == 1
+    # a known digest never vouches for a file that is too new: it is read, and refused
+    (tmp_path / "h.h").write_text("#define A 3\n")
+    table[objcache.inode_key(os.stat("h.h"))] = ("f" * 40).encode()
+    assert objcache.scan(["h.h"], time.time_ns(), lambda keys: table, [])[1].startswith("input too new")

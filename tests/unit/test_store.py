@@ -177,3 +177,25 @@ def test_open_ahead_with_files_changed_in_place_is_not_used(tmp_path):
     s = open_store(d)
     assert s.counters().get("miss") == 1
     s.close()
+
+
+def test_put_many_is_one_transaction_diskcache_reads(tmp_path):
+    """_DB.put_many stores small values inline and large ones in value files, as diskcache's
+    set does (diskcache reads them back); get_many_inline answers for the inline ones only."""
+    import diskcache
+
+    from autopass_cc import store
+    d = str(tmp_path / "c")
+    _fresh_hot(d)
+    db = store._DB(d, None, 2.0)
+    try:
+        db.put_many([("small", b"x" * 10), ("big", b"y" * 100_000), ("small", b"z" * 10)])
+        assert db.get_many_inline(["small", "big", "missing"]) == {"small": b"z" * 10}
+        with pytest.raises(Exception):
+            db.put_many([("ok", b"1"), ("bad", [1, 2])])  # SQLite refuses a list inside the transaction
+        assert db.get_many_inline(["ok"]) == {}        # ... and nothing of it was stored
+    finally:
+        store.close_all()
+    c = diskcache.Cache(d)
+    assert c.get("big") == b"y" * 100_000 and c.get("small") == b"z" * 10
+    c.close()
