@@ -302,9 +302,9 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
         os._exit(0)
     # The cache to open ahead: the one the latest calls used (hint), else the server's own.
     default, hint = config.cache_dir(), path + ".cache"
+    seen = _mtime(hint)  # (before reading it: a change in between is seen at the next tick)
     cache = _cache_to_open(hint, default)
     ahead = store.open_ahead(cache)
-    seen = _mtime(hint)
     listener.setblocking(False)  # several spares wake for one connection; one gets it
     while True:
         try:
