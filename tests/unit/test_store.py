@@ -66,6 +66,12 @@ def _fresh_hot(d):
         store._open_cache(path, None, 2).close()
 
 
+def _assert_counted(d, counter: str, n: int) -> None:
+    s = open_store(d)
+    assert s.counters().get(counter) == n
+    s.close()
+
+
 def test_open_ahead_is_taken_by_a_call_on_the_same_cache(tmp_path):
     from autopass_cc import store
     d = str(tmp_path / "c")
@@ -82,9 +88,7 @@ def test_open_ahead_is_taken_by_a_call_on_the_same_cache(tmp_path):
         assert not store._AHEAD
     finally:
         store.close_all()
-    s = open_store(d)
-    assert s.counters().get("hit") == 1  # written through the connection opened ahead
-    s.close()
+    _assert_counted(d, "hit", 1)  # written through the connection opened ahead
 
 
 def test_open_ahead_of_a_replaced_cache_is_not_used(tmp_path):
@@ -107,9 +111,7 @@ def test_open_ahead_of_a_replaced_cache_is_not_used(tmp_path):
         hs.flush()
     finally:
         store.close_all()
-    s = open_store(d)
-    assert s.counters().get("miss") == 1
-    s.close()
+    _assert_counted(d, "miss", 1)
 
 
 def test_open_ahead_never_creates_or_heals(tmp_path):
@@ -174,9 +176,7 @@ def test_open_ahead_with_files_changed_in_place_is_not_used(tmp_path):
         hs.flush()
     finally:
         store.close_all()
-    s = open_store(d)
-    assert s.counters().get("miss") == 1
-    s.close()
+    _assert_counted(d, "miss", 1)
 
 
 def test_put_many_is_one_transaction_diskcache_reads(tmp_path):
