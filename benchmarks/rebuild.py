@@ -105,7 +105,7 @@ def main() -> None:
                src, envs[name])
             times[name].append(time.perf_counter() - t0)
     check = sh([wrapper, "stats", "--json"], src, envs["warm"]).stdout
-    print(f"interp-cmake ({N_TUS} TUs, -O3), {args.generator}, make -j{args.jobs}, {args.rounds} interleaved rounds, "
+    print(f"interp-cmake ({N_TUS} TUs, -O3), {args.generator}, -j{args.jobs}, {args.rounds} interleaved rounds, "
           "wall seconds of a clean build")
     print(f"{'build':<8}{'median s':>10}{'min s':>9}{'max s':>9}   vs bare: ratio [95% CI]")
     for name in names:
