@@ -230,12 +230,12 @@ def _child(conn, ahead: str | None = None, hint: str | None = None) -> None:
     except BaseException as e:  # never break a build: the standalone wrapper runs the call again
         wrapper.warn(f"internal error in the compile server ({type(e).__name__}: {e}); running standalone")
         env = dict(os.environ, AUTOPASS_SERVER="0")
-        wrapper.close_stores()
+        wrapper.close_stores(leaving=True)
         try:
             os.execve(sys.executable, fallback_argv(req.argv), env)
         except OSError:
             rc = 127
-    wrapper.close_stores()  # os._exit skips finalizers: SQLite's log is tidied on close
+    wrapper.close_stores(leaving=True)  # os._exit skips finalizers: SQLite's log is tidied on close
     try:
         sys.stdout.flush()
         sys.stderr.flush()

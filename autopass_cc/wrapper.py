@@ -67,7 +67,7 @@ def _exec_real(compiler: str, args: list[str]) -> int:
         sys.stderr.flush()
     except OSError:
         pass
-    close_stores()
+    close_stores(leaving=True)
     try:
         os.execve(compiler, [compiler] + list(args), {**os.environ, DEPTH_VAR: str(_depth() + 1)})
     except OSError as e:
@@ -76,12 +76,13 @@ def _exec_real(compiler: str, args: list[str]) -> int:
     return 0  # not reached
 
 
-def close_stores() -> None:
-    """Close the cache's database connections, if this process opened any (store.close_all)."""
+def close_stores(leaving: bool = False) -> None:
+    """Close the cache's database connections, if this process opened any (store.close_all;
+    ``leaving``: this process execs or exits next)."""
     store = sys.modules.get(__package__ + ".store")
     if store is not None:
         try:
-            store.close_all()
+            store.close_all(leaving)
         except Exception:
             pass
 

@@ -199,3 +199,26 @@ def test_put_many_is_one_transaction_diskcache_reads(tmp_path):
     c = diskcache.Cache(d)
     assert c.get("big") == b"y" * 100_000 and c.get("small") == b"z" * 10
     c.close()
+
+
+def test_leaving_process_leaves_shared_connections_to_the_kernel(tmp_path):
+    """close_all(leaving=True), before an exec or exit: connections opened ahead (other spares
+    hold the same files) are not closed -- no checkpoint is due, and exec/exit release them;
+    a connection this process opened itself, or one inside a transaction, is closed."""
+    from autopass_cc import store
+    d, other = str(tmp_path / "c"), str(tmp_path / "other")
+    _fresh_hot(d)
+    _fresh_hot(other)
+    try:
+        assert store.open_ahead(d)
+        hs = store.HotStore(d)             # takes the main database opened ahead
+        objs_ahead = store._AHEAD[os.path.join(d, "objects", "cache.db")][0]
+        own = store.HotStore(other)        # opened by this process
+        busy = store._DB(other, None, 2.0)
+        busy.shared = True
+        busy.con.execute("BEGIN IMMEDIATE")
+        store.close_all(leaving=True)
+        assert hs.main.con is not None and objs_ahead.con is not None
+        assert own.main.con is None and busy.con is None
+    finally:
+        store.close_all()
