@@ -496,13 +496,7 @@ def close_all(leaving: bool = False) -> None:
     of a served pass-through's 2.2 ms of Python).  Exec (SQLite opens with close-on-exec) or
     exit releases their locks and mappings; a crash at any point is something SQLite is built to
     survive, and no transaction is open here (one that is, is closed properly)."""
-    while _AHEAD:
-        path, (db, ids) = _AHEAD.popitem()
-        if not leaving or _in_transaction(db):
-            if _same_files(path, ids):
-                db.close()
-            else:
-                _abandon(db)
+    close_ahead(leaving)
     while _OPEN:
         db = _OPEN.pop()
         if leaving and db.shared and not _in_transaction(db):
@@ -585,15 +579,21 @@ def _same_files(path: str, ids) -> bool:
         return False
 
 
-def close_ahead() -> None:
-    """Close the databases :func:`open_ahead` opened (a spare switching to another cache, or
-    ending); one whose files changed since is abandoned instead (:data:`_ABANDONED`)."""
+def close_ahead(leaving: bool = False) -> None:
+    """Close the databases :func:`open_ahead` opened and no call took (a spare switching to
+    another cache, or ending; ``leaving``: see :func:`close_all`)."""
     while _AHEAD:
         path, (db, ids) = _AHEAD.popitem()
-        if _same_files(path, ids):
-            db.close()
-        else:
-            _abandon(db)
+        if not leaving or _in_transaction(db):
+            _let_go(path, db, ids)
+
+
+def _let_go(path: str, db: "_DB", ids) -> None:
+    """Close a database opened ahead -- or, when its files changed since, abandon it."""
+    if _same_files(path, ids):
+        db.close()
+    else:
+        _abandon(db)
 
 
 def _open_db(directory: str, size_limit: int | None, timeout: float) -> "_DB":
@@ -608,10 +608,7 @@ def _open_db(directory: str, size_limit: int | None, timeout: float) -> "_DB":
             if timeout == HOT_TIMEOUT and _same_files(path, ids) and os.access(path, os.R_OK | os.W_OK) \
                     and os.access(directory, os.W_OK) and db.reread(size_limit):
                 return db
-            if _same_files(path, ids):
-                db.close()
-            else:
-                _abandon(db)
+            _let_go(path, db, ids)
         except db.errors:
             _abandon(db)
     return _DB(directory, size_limit, timeout)
