@@ -41,9 +41,9 @@ Not cached (the compile runs as usual; ccache's manual has the same rules):
     (ccache: "the string ``__TIME__`` is present in the source code" disables the direct mode),
     ``.incbin`` (ccache refuses it too) or ``#embed``/``__has_embed`` (files read that clang does
     not list);
-  * a file read is "too new": modified (mtime or ctime) less than :data:`TOO_NEW_NS` before the
-    compile started -- it may be changing while we read it (ccache's ``include_file_mtime`` and
-    ``include_file_ctime`` checks);
+  * a file read is "too new": modified (mtime or ctime) less than :data:`TOO_NEW_NS` (2 s where
+    timestamps are whole seconds) before the compile started -- it may be changing while we
+    read it (ccache's ``include_file_mtime`` and ``include_file_ctime`` checks);
   * options writing other files or recording the command line (cachekey.OBJECT_CACHE_REFUSED);
     an output or dependency-file path that exists and is not a regular file; a dependency file
     that clang did not write where it is predicted;
@@ -72,6 +72,17 @@ MAX_RECORDS = 8
 #: A file modified less than this before the compile started is "too new" to be recorded (the
 #: kernel's file timestamps come from a clock that may lag the one we read by a tick).
 TOO_NEW_NS = 20_000_000
+#: The same on a file system that keeps whole seconds (both times' nanoseconds 0: e.g. some
+#: network file systems): two writes within one second share their timestamps there.
+COARSE_TOO_NEW_NS = 2_000_000_000
+
+
+def too_new(st, start_ns: int) -> bool:
+    """True when a file with stat result ``st`` was modified too recently before ``start_ns`` to
+    be recognised later by its stat data (TOO_NEW_NS; COARSE_TOO_NEW_NS for whole-second times)."""
+    coarse = st.st_mtime_ns % 1_000_000_000 == 0 and st.st_ctime_ns % 1_000_000_000 == 0
+    limit = start_ns - (COARSE_TOO_NEW_NS if coarse else TOO_NEW_NS)
+    return st.st_mtime_ns >= limit or st.st_ctime_ns >= limit
 ENTRY_MAGIC = b"APCCOBJ1"
 MANIFEST_MAGIC = b"APCCMAN1"
 _TEMPORAL = (b"__DATE__", b"__TIME__", b"__TIMESTAMP__", b".incbin")
@@ -219,7 +230,6 @@ def scan(paths: list[str], start_ns: int, lookup=None, learnt: list | None = Non
     (measured: 85 headers of interp-cmake's vm.c, 321 KB, 2.1 ms to read, hash and check).
     ``learnt`` receives ``(inode_key, digest)`` for each file read here."""
     out = []
-    limit = start_ns - TOO_NEW_NS
     known: dict = {}
     if lookup is not None:
         stats = {}
@@ -236,7 +246,7 @@ def scan(paths: list[str], start_ns: int, lookup=None, learnt: list | None = Non
         if known:
             st = stats[path]
             dig = known.get(inode_key(st))
-            if isinstance(dig, bytes) and len(dig) == 40 and st.st_mtime_ns < limit and st.st_ctime_ns < limit:
+            if isinstance(dig, bytes) and len(dig) == 40 and not too_new(st, start_ns):
                 out.append((path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, dig.decode("ascii")))
                 continue
         try:
@@ -253,7 +263,7 @@ def scan(paths: list[str], start_ns: int, lookup=None, learnt: list | None = Non
             st = os.fstat(fd)  # after reading: a change while we read shows in the times
         finally:
             os.close(fd)
-        if st.st_mtime_ns >= limit or st.st_ctime_ns >= limit:
+        if too_new(st, start_ns):
             return None, "input too new " + path
         data = b"".join(chunks)
         why = uncacheable_text(data)
@@ -329,7 +339,7 @@ def refresh(rec: dict, start_ns: int) -> dict | None:
             st = os.stat(path)
         except OSError:
             return None
-        if st.st_mtime_ns >= start_ns - TOO_NEW_NS or st.st_ctime_ns >= start_ns - TOO_NEW_NS:
+        if too_new(st, start_ns):
             return None
         files.append((path, size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, dig))
     return {**rec, "files": files}

@@ -227,3 +227,15 @@ def test_digest_cache_spares_reading_and_follows_every_change(tmp_path, monkeypa
     (tmp_path / "h.h").write_text("#define A 3\n")
     table[objcache.inode_key(os.stat("h.h"))] = ("f" * 40).encode()
     assert objcache.scan(["h.h"], time.time_ns(), lambda keys: table, [])[1].startswith("input too new")
+
+
+def test_whole_second_timestamps_need_two_seconds_to_be_trusted():
+    """On a file system that keeps whole seconds, a file written 100 ms ago may be written
+    again within the same second with the same times: it is too new for 2 s, not 20 ms."""
+    from types import SimpleNamespace
+    now = 1_000_000 * 10 ** 9 + 100_000_000
+    fine = SimpleNamespace(st_mtime_ns=now - 100_000_000 + 1, st_ctime_ns=now - 100_000_000 + 1)
+    coarse = SimpleNamespace(st_mtime_ns=now - 100_000_000, st_ctime_ns=now - 100_000_000)
+    assert not objcache.too_new(fine, now) and objcache.too_new(coarse, now)
+    assert not objcache.too_new(SimpleNamespace(st_mtime_ns=now - 3 * 10 ** 9 - 100_000_000,
+                                                st_ctime_ns=now - 3 * 10 ** 9 - 100_000_000), now)
