@@ -629,3 +629,30 @@ def compare(
         verdict=_verdict(lo, hi),
         stopped_early_reason=reason,
     )
+
+
+#: A candidate still "inconclusive" after ``max_rounds`` whose ratio of medians is at least this
+#: (a 2 % gain: four times the default ``min_gain``) gets a second look (:func:`pooled`).  Seen on
+#: this machine: the demo's best move measured 1.040 [0.994, 1.053] in one session and was
+#: dropped; in others it was accepted at 1.048-1.054 and confirmed.
+PROMISING_RATIO = 1.02
+
+
+def promising(cmp: Comparison) -> bool:
+    """True when ``cmp`` ran all its rounds, stayed inconclusive, and its point estimate is a
+    gain of at least PROMISING_RATIO: worth more rounds before it is dropped."""
+    return (cmp.verdict == "inconclusive" and cmp.stopped_early_reason is None and cmp.rounds >= 2
+            and math.isfinite(cmp.ratio) and cmp.ratio >= PROMISING_RATIO)
+
+
+def pooled(first: Comparison, second: Comparison, seed: int = 0) -> Comparison:
+    """One comparison from the rounds of two (a second look at a :func:`promising` candidate):
+    samples concatenated, ratio and paired-bootstrap interval recomputed.  Looking twice raises
+    the chance of a false "faster" somewhat; a session confirms its final winner with fresh
+    rounds (ARCHITECTURE.md decision 5), which catches it."""
+    a = list(first.a_samples) + list(second.a_samples)
+    b = list(first.b_samples) + list(second.b_samples)
+    ratio, lo, hi = ratio_ci(a, b, confidence=first.confidence, seed=seed)
+    return Comparison(ratio=ratio, ci_low=lo, ci_high=hi, confidence=first.confidence, rounds=len(a),
+                      a_samples=a, b_samples=b, noise=_relative_mad(a, b), verdict=_verdict(lo, hi),
+                      stopped_early_reason=second.stopped_early_reason)

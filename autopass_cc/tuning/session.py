@@ -15,8 +15,9 @@ Steps (ARCHITECTURE.md, data flow; the AutoPass loop):
    byte-identical to one already measured: not run; these *same-binary* trials do not consume the
    budget and have a cap of their own, FREE_TRIALS_PER_BUDGET), verify the output against the
    reference, measure incumbent vs candidate with interleaved rounds and a bootstrap CI of the
-   ratio of medians (stopping early once the CI excludes 1 or lies within +-2x ``min_gain``),
-   accept only when the CI excludes 1 and the gain is at least ``min_gain``, diagnose
+   ratio of medians (stopping early once the CI excludes 1 or lies within +-2x ``min_gain``;
+   one still inconclusive at ``max_rounds`` with a 2 %+ point gain gets as many rounds again,
+   pooled: measure.promising), accept only when the CI excludes 1 and the gain is at least ``min_gain``, diagnose
    regressions, tell the proposer;
 5. confirm the final incumbent against the baseline with fresh rounds (the best of many noisy
    trials is biased upward: ARCHITECTURE.md decision 5) and store the pipelines only then;
@@ -48,7 +49,7 @@ from ..invocation import Invocation
 from ..pipeline import Pipeline, Policy, validate
 from ..store import open_store
 from ..toolchain import compiler_identity, host_cpu, llvm_option_names
-from .measure import compare, run_command
+from .measure import compare, pooled, promising, run_command
 from .program import BinarySwap, BuildFailed, Program, file_digest, recover
 from .proposers.base import Proposal, SearchState, TrialResult, TUInfo, config_digest
 from .verify import establish_reference, verify
@@ -400,6 +401,12 @@ class Session:
                           min_rounds=self.settings["min_rounds"], max_rounds=self.settings["max_rounds"],
                           warmup=1, confidence=self.settings["confidence"], seed=self.seed + n,
                           negligible=2 * gain)
+            if promising(cmp):  # a likely gain the noise hid: more rounds before dropping it
+                more = compare(self._timed(inc_bin, self.run_timeout), self._timed(cand_bin, self.run_timeout),
+                               min_rounds=self.settings["min_rounds"], max_rounds=self.settings["max_rounds"],
+                               warmup=0, confidence=self.settings["confidence"], seed=self.seed + n,
+                               negligible=2 * gain)
+                cmp = pooled(cmp, more, seed=self.seed + n)
         except _WrongOnRepeat as e:
             return TrialResult(n, proposal, "failed", f"output changed on a repeat run: {e}"), None
         # Accepted only when the interval excludes 1 and the gain is worth a cache entry.

@@ -346,3 +346,35 @@ def test_negligible_effect_stops_early():
     c2 = compare(lambda: 1.0 + rng.gauss(0, 0.001), lambda: 1.0 + rng.gauss(0, 0.001),
                  min_rounds=5, max_rounds=15, warmup=0)
     assert c2.rounds >= 5 and c2.stopped_early_reason != "negligible"
+
+
+def test_a_promising_inconclusive_candidate_gets_a_second_look():
+    """A candidate ~4 % faster under noise that hides it in 15 rounds: still inconclusive, but
+    promising (point gain >= 2 %); pooling a second set of rounds makes it significant.  One
+    with a 0.5 % point gain is not promising, nor is one stopped early."""
+    from autopass_cc.tuning.measure import pooled, promising
+    rng = np.random.default_rng(7)
+
+    def samples(n, gain):
+        base = 1.0 + rng.normal(0, 0.06, n)
+        return list(base), list(base / gain * (1.0 + rng.normal(0, 0.05, n)))
+
+    def run(gain, n=15, seed=0):
+        a, b = samples(n, gain)
+        it_a, it_b = iter(a), iter(b)
+        return compare(lambda: next(it_a), lambda: next(it_b), min_rounds=n, max_rounds=n, warmup=0, seed=seed)
+
+    first = None
+    for seed in range(200):   # a first look that the noise left inconclusive
+        c = run(1.04, seed=seed)
+        if c.verdict == "inconclusive" and c.ratio >= 1.02:
+            first = c
+            break
+    assert first is not None and promising(first)
+    both = pooled(first, run(1.04, seed=1000), seed=1)
+    assert both.rounds == 30 and both.a_samples[:15] == first.a_samples
+    assert both.verdict == "faster", (both.ratio, both.ci_low, both.ci_high)
+    flat = Comparison(ratio=1.005, ci_low=0.98, ci_high=1.03, confidence=0.95, rounds=15)
+    early = Comparison(ratio=1.03, ci_low=0.99, ci_high=1.06, confidence=0.95, rounds=6,
+                       stopped_early_reason="deadline")
+    assert not promising(flat) and not promising(early)
