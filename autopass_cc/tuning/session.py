@@ -17,8 +17,8 @@ Steps (ARCHITECTURE.md, data flow; the AutoPass loop):
    reference, measure incumbent vs candidate with interleaved rounds and a bootstrap CI of the
    ratio of medians (stopping early once the CI excludes 1 or lies within +-2x ``min_gain``;
    one still inconclusive at ``max_rounds`` with a 2 %+ point gain gets as many rounds again,
-   pooled: measure.promising), accept only when the CI excludes 1 and the gain is at least ``min_gain``, diagnose
-   regressions, tell the proposer;
+   pooled: measure.promising), accept only when the CI excludes 1 and the gain is at least
+   ``min_gain``, diagnose regressions, tell the proposer;
 5. confirm the final incumbent against the baseline with fresh rounds (the best of many noisy
    trials is biased upward: ARCHITECTURE.md decision 5) and store the pipelines only then;
 6. write the report (JSON, text summary, plot) and restore the user's binary.
@@ -396,17 +396,16 @@ class Session:
             reason = ("wrong output: " + v.reason) if "differs" in v.reason else v.reason
             return TrialResult(n, proposal, "failed", reason, diagnosis=self._diagnose(proposal, incumbent)), None
         gain = float(self.settings["min_gain"])
+
+        def rounds(warmup: int):
+            return compare(self._timed(inc_bin, self.run_timeout), self._timed(cand_bin, self.run_timeout),
+                           min_rounds=self.settings["min_rounds"], max_rounds=self.settings["max_rounds"],
+                           warmup=warmup, confidence=self.settings["confidence"], seed=self.seed + n,
+                           negligible=2 * gain)
         try:
-            cmp = compare(self._timed(inc_bin, self.run_timeout), self._timed(cand_bin, self.run_timeout),
-                          min_rounds=self.settings["min_rounds"], max_rounds=self.settings["max_rounds"],
-                          warmup=1, confidence=self.settings["confidence"], seed=self.seed + n,
-                          negligible=2 * gain)
+            cmp = rounds(1)
             if promising(cmp):  # a likely gain the noise hid: more rounds before dropping it
-                more = compare(self._timed(inc_bin, self.run_timeout), self._timed(cand_bin, self.run_timeout),
-                               min_rounds=self.settings["min_rounds"], max_rounds=self.settings["max_rounds"],
-                               warmup=0, confidence=self.settings["confidence"], seed=self.seed + n,
-                               negligible=2 * gain)
-                cmp = pooled(cmp, more, seed=self.seed + n)
+                cmp = pooled(cmp, rounds(0), seed=self.seed + n)
         except _WrongOnRepeat as e:
             return TrialResult(n, proposal, "failed", f"output changed on a repeat run: {e}"), None
         # Accepted only when the interval excludes 1 and the gain is worth a cache entry.
