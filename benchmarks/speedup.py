@@ -71,6 +71,8 @@ PROGRAMS = {
     "kernels-make": ("tests/programs/kernels-make", _make, ["make", "clean"], "./kernels 400", "kernels"),
     "lzpack-autotools": ("tests/programs/lzpack-autotools", _autotools, ["make", "clean"],
                          "src/lzpack 160", "src/lzpack"),
+    "tally-libtool": ("tests/programs/tally-libtool", _autotools, ["make", "clean"],
+                      "src/tally 400", "src/tally"),
     "interp-cmake": ("tests/programs/interp-cmake", _cmake, ["cmake", "--build", "build", "--target", "clean"],
                      "build/interp 25", "build/interp"),
 }

@@ -1,23 +1,27 @@
 """The program a session tunes, rebuilt from the build log in a scratch directory.
 
-* :class:`Program` reads the newest link of the configured target and the compile records of its
-  objects (direct inputs, and members of static archives on the link line, matched by member
-  name as ``ar`` stores it).  It compiles a TU with a Pipeline into
-  ``<scratch>/obj/<pipeline digest>/<tu #>/<object name>`` (cached per (TU, pipeline)), and relinks
-  a configuration (TU id -> Pipeline) into ``<scratch>/bin/<n>/<target name>`` by re-running the
-  recorded link command with the object and archive paths swapped and ``-o`` redirected.  The
-  user's objects, archives and dependency files are never written.
-* :class:`BinarySwap` lets the user's own run command exercise a scratch binary: the target path is
-  hard-linked to a backup first, candidates are put in place with an atomic rename, and the
-  original is renamed back at the end (same inode and mtime, so make sees nothing new).  A journal
-  file records the swap, so a session killed with SIGKILL is repaired by the next one
-  (:func:`recover`).
+* :class:`Program` reads the newest link of the configured target (a libtool wrapper script
+  stands for the executable it runs) and the compile records of its objects: direct inputs,
+  members of static archives on the link line (matched by member name as ``ar`` stores it, and by
+  content when several objects share the name), archives and shared libraries named by ``-lNAME``
+  in a ``-L`` directory, and the objects of every shared library of the build tree it links (an
+  *image*: CMake's ``libfoo.so.1.2``, libtool's ``.libs/libfoo.so.0.0.0``).  It compiles a TU with
+  a Pipeline into ``<scratch>/obj/<pipeline digest>/<tu #>/<object name>`` (cached per (TU,
+  pipeline)), and relinks a configuration (TU id -> Pipeline) into ``<scratch>/bin/<n>/`` by
+  re-running the recorded link commands with the object and archive paths swapped and ``-o``
+  redirected: changed libraries first, then the executable.  The user's objects, archives and
+  dependency files are never written.
+* :class:`BinarySwap` lets the user's own run command exercise a scratch build: each user file
+  (the executable, and the libraries it loads) is hard-linked to a backup first, candidates are
+  put in place with an atomic rename, and the originals are renamed back at the end (same inode
+  and mtime, so make sees nothing new).  A journal file records the swap, so a session killed with
+  SIGKILL is repaired by the next one (:func:`recover`).
 """
-
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -34,8 +38,9 @@ from ..pipeline import Pipeline
 class TU:
     """One translation unit of the target: ``tu_id`` (cache-key TU identity), ``source`` and
     ``output`` (absolute paths), ``rel`` (source relative to the project), the recorded ``cwd``,
-    ``compiler`` and ``args``, the parsed Invocation, and ``archive`` (absolute path of the static
-    archive it is a member of, or None when the object is a direct link input)."""
+    ``compiler`` and ``args``, the parsed Invocation, ``archive`` (absolute path of the static
+    archive it is a member of, or None when the object is a direct link input) and ``image`` (index
+    into :attr:`Program.images` of the linked file it ends up in: 0 for the executable)."""
     index: int
     tu_id: str
     source: str
@@ -46,6 +51,40 @@ class TU:
     args: list
     inv: Invocation
     archive: str | None = None
+    image: int = 0
+
+
+@dataclass
+class Image:
+    """A file the linker wrote that a run of the target loads: the executable itself (index 0) or a
+    shared library of the build tree it links, directly or through another such library.  ``path``
+    is the user's file with symlinks resolved (``libfoo.so`` -> ``libfoo.so.1.2.3``): the swap puts
+    candidates there.  ``link`` is its link record; ``members`` the outputs of the TUs it links."""
+    index: int
+    path: str
+    link: dict
+    members: list
+
+
+@dataclass
+class Linked:
+    """One relinked configuration: ``files`` maps each user file (absolute path; the executable
+    first) to the scratch file that stands in for it during a run."""
+    files: dict
+
+    @property
+    def binary(self) -> str:
+        """The scratch executable."""
+        return next(iter(self.files.values()))
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of the executable alone, or of the list of every file's SHA-256 when shared
+        libraries are relinked too: equal digests mean byte-identical programs."""
+        from ..toolchain import file_sha256
+        if len(self.files) == 1:
+            return file_sha256(self.binary)
+        import hashlib
+        return hashlib.sha256(" ".join(file_sha256(f) for f in self.files.values()).encode()).hexdigest()
 
 
 class BuildFailed(Exception):
@@ -70,48 +109,170 @@ def _archive_members(archive: str) -> list[str]:
     return out.stdout.split() if out.returncode == 0 else []
 
 
+def _member_digest(archive: str, member: str) -> str | None:
+    """SHA-256 of the first archive member named ``member`` (``ar p``), or None."""
+    from ..toolchain import llvm_tool
+    import hashlib
+    try:
+        out = subprocess.run([llvm_tool("llvm-ar"), "p", archive, member], capture_output=True)
+    except Exception:
+        return None
+    return hashlib.sha256(out.stdout).hexdigest() if out.returncode == 0 else None
+
+
+def libtool_programs(path: str) -> list[str]:
+    """The executables a libtool wrapper script at ``path`` may run, most likely first, or [] when
+    ``path`` is not one.  Libtool writes ``prog`` as a shell script ("temporary wrapper script for
+    .libs/prog") that sets LD_LIBRARY_PATH and runs ``.libs/prog``, or ``.libs/lt-prog`` on
+    platforms where it relinks with the build tree's rpath (``program=lt-'prog'`` in the script;
+    GNU Libtool manual, "Linking executables")."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(1 << 16)
+    except OSError:
+        return []
+    m = re.search(rb"temporary wrapper script for (\S+)", text[:4096])
+    if not text.startswith(b"#!") or not m:
+        return []
+    rel = m.group(1).decode("utf-8", "surrogateescape")
+    objdir, name = os.path.split(rel)
+    base = os.path.dirname(path)
+    out = []
+    if re.search(rb"program=lt-'", text):
+        out.append(os.path.join(base, objdir, "lt-" + name))
+    out.append(os.path.join(base, rel))
+    return out
+
+
+def _is_shared(path: str) -> bool:
+    name = os.path.basename(path)
+    return name.endswith(".so") or ".so." in name
+
+
+def _library_args(link: dict) -> list[tuple[int, str]]:
+    """``(argv index, path)`` for each ``-lNAME`` of a link record that names a library in one of
+    its ``-L`` directories, found as the linker does: per directory in order, ``libNAME.so`` before
+    ``libNAME.a`` unless the link is ``-static`` (``-l:FILE`` names the file exactly).  System
+    directories the linker searches by itself are not looked at: nothing there is in the log."""
+    args, cwd = link["args"], link["cwd"]
+    dirs, wanted, static = [], [], "-static" in args
+    i = 0
+    while i < len(args):
+        a = args[i]
+        val = None
+        if a in ("-L", "-l") and i + 1 < len(args):
+            val = args[i + 1]
+        elif a.startswith(("-L", "-l")) and len(a) > 2:
+            val = a[2:]
+        if val is not None:
+            (dirs.append(os.path.join(cwd, val)) if a.startswith("-L") else wanted.append((i, val)))
+            i += 2 if a in ("-L", "-l") else 1
+            continue
+        i += 1
+    out = []
+    for i, name in wanted:
+        files = [name[1:]] if name.startswith(":") else (["lib" + name + ".a"] if static else
+                                                          ["lib" + name + ".so", "lib" + name + ".a"])
+        for d in dirs:
+            hit = next((os.path.abspath(os.path.join(d, f)) for f in files if os.path.isfile(os.path.join(d, f))), None)
+            if hit:
+                out.append((i, hit))
+                break
+    return out
+
+
 class Program:
-    """The configured target as the build log knows it.  Raises BuildLogError (one line, with the
-    fix) when the log has no link of the target or no compile record of any of its objects."""
+    """The configured target as the build log knows it: the executable, the shared libraries of the
+    build tree it links (each relinked too, so TUs in a library can be tuned), and their TUs.  A
+    libtool wrapper script as target stands for the executable it runs.  Raises BuildLogError (one
+    line, with the fix) when the log has no link of the target or no compile record of any of its
+    objects."""
 
     def __init__(self, project: str, target: str, scratch: str):
         self.project = project
         self.target = os.path.abspath(os.path.join(project, target))
         self.scratch = scratch
         compiles, links = buildlog.latest(buildlog.read(project))
-        self.link = links.get(self.target)
+        self.link = links.get(self.target) or links.get(os.path.realpath(self.target))
+        if self.link is None:
+            for real in libtool_programs(self.target):
+                self.link = links.get(real)
+                if self.link is not None:
+                    self.target = real
+                    break
+            else:
+                if libtool_programs(self.target):
+                    raise BuildLogError(f"the build log has no link of the program libtool's wrapper script {target} "
+                                        f"runs; build it once through the wrapper (make clean && make CC=autopass-cc) "
+                                        f"in {project}")
         if self.link is None:
             raise BuildLogError(f"the build log has no link of {target}; build it once through the wrapper "
                                 f"(e.g. make clean && CC=autopass-cc make) in {project}")
         self.tus: list[TU] = []
-        by_name: dict[str, list[dict]] = {}
+        self.images = [Image(0, self.target, self.link, [])]
+        self._by_name: dict[str, list[dict]] = {}
         for rec in compiles.values():
-            by_name.setdefault(os.path.basename(rec["output"]), []).append(rec)
-        for inp in self.link["inputs"]:
-            if inp in compiles:
-                self._add(compiles[inp], None)
-            elif inp.endswith(".a") and os.path.isfile(inp):
-                for member in _archive_members(inp):
-                    cands = by_name.get(member, [])
-                    # Prefer the object built beside the archive's own build tree, then the newest.
-                    cands = sorted(cands, key=lambda r: (os.path.commonpath([r["output"], inp]).count(os.sep), r.get("time", 0)))
-                    if cands:
-                        self._add(cands[-1], inp)
+            self._by_name.setdefault(os.path.basename(rec["output"]), []).append(rec)
+        real_links: dict = {}
+
+        def shared_links() -> dict:
+            if not real_links:
+                real_links.update({os.path.realpath(k): v for k, v in links.items() if k and _is_shared(k)})
+            return real_links
+        for img in self.images:          # grows while it is walked: libraries of libraries
+            libs = {i: p for i, p in _library_args(img.link)}
+            for inp in list(img.link["inputs"]) + list(libs.values()):
+                if inp in compiles:
+                    self._add(compiles[inp], None, img)
+                elif inp.endswith(".a") and os.path.isfile(inp):
+                    for member in _archive_members(inp):
+                        rec = self._member_record(inp, member)
+                        if rec:
+                            self._add(rec, inp, img)
+                elif _is_shared(inp) and os.path.exists(inp):
+                    real = os.path.realpath(inp)
+                    rec = links.get(real) or links.get(inp) or shared_links().get(real)
+                    if rec and all(i.path != real for i in self.images):
+                        self.images.append(Image(len(self.images), real, rec, []))
+        # A library none of whose objects went through autopass-cc is left as the user built it.
+        self.images = [i for i in self.images if i.index == 0 or i.members]
         if not self.tus:
             raise BuildLogError(f"none of the objects linked into {target} was compiled through autopass-cc; "
                                 "rebuild from clean with CC=autopass-cc")
         self._objects: dict[tuple, str] = {}
+        self._libs: dict[tuple, str] = {}
         self._links = 0
 
-    def _add(self, rec: dict, archive: str | None) -> None:
+    def _member_record(self, archive: str, member: str) -> dict | None:
+        """The compile record of an archive member: the only object of that name, else the one
+        whose bytes are the member's (libtool builds ``x.o`` and ``.libs/x.o`` from one source), else
+        the one built nearest the archive, newest first."""
+        cands = self._by_name.get(member, [])
+        if len(cands) > 1:
+            want = _member_digest(archive, member)
+            from ..toolchain import file_sha256
+            same = []
+            for r in cands:
+                try:
+                    if want and file_sha256(r["output"]) == want:
+                        same.append(r)
+                except OSError:
+                    continue
+            cands = same or cands
+            cands = sorted(cands, key=lambda r: (os.path.commonpath([r["output"], archive]).count(os.sep), r.get("time", 0)))
+        return cands[-1] if cands else None
+
+    def _add(self, rec: dict, archive: str | None, image: Image) -> None:
+        image.members.append(rec["output"])
         if any(t.output == rec["output"] for t in self.tus):
             return
         inv = classify_record(rec)
         if not isinstance(inv, Invocation):
+            image.members.pop()
             return
         rel = os.path.relpath(rec["source"], self.project) if rec["source"].startswith(self.project + os.sep) else rec["source"]
         self.tus.append(TU(len(self.tus), rec["tu_id"], rec["source"], rel, rec["output"], rec["cwd"],
-                           rec["compiler"], rec["args"], inv, archive))
+                           rec["compiler"], rec["args"], inv, archive, image.index))
 
     def tu(self, tu_id: str) -> TU:
         return next(t for t in self.tus if t.tu_id == tu_id)
@@ -132,9 +293,10 @@ class Program:
             self._objects[key] = out
         return out
 
-    def link_config(self, config: dict, subdir: str = "bin") -> str:
-        """Relink the target with TU id -> Pipeline ``config`` (missing TUs: baseline); returns the
-        scratch binary path.  Raises BuildFailed."""
+    def link_config(self, config: dict, subdir: str = "bin") -> Linked:
+        """Relink the target with TU id -> Pipeline ``config`` (missing TUs: baseline): each shared
+        library of :attr:`images` whose objects changed, then the executable (against the user's
+        libraries: only their symbols matter at link time).  Raises BuildFailed."""
         self._links += 1
         workdir = os.path.join(self.scratch, subdir, str(self._links))
         os.makedirs(workdir, exist_ok=True)
@@ -152,19 +314,33 @@ class Program:
             r = subprocess.run([llvm_tool("llvm-ar"), "r", copy] + members, capture_output=True)
             if r.returncode != 0:
                 raise BuildFailed(f"archive update failed: {_first_error(r.stderr)}")
+        files = {}
+        for img in self.images[1:]:
+            key = (img.index, tuple(objs[o] for o in img.members))
+            if key not in self._libs:
+                out = os.path.join(workdir, f"image{img.index}", os.path.basename(img.path))
+                os.makedirs(os.path.dirname(out), exist_ok=True)
+                self._relink(img.link, objs, archives, out)
+                self._libs[key] = out
+            files[img.path] = self._libs[key]
         out = os.path.join(workdir, os.path.basename(self.target))
-        args = self._link_args(objs, archives, out)
-        r = subprocess.run([self.link["compiler"]] + args, cwd=self.link["cwd"], capture_output=True,
+        self._relink(self.link, objs, archives, out)
+        return Linked({self.target: out, **files})
+
+    def _relink(self, link: dict, objs: dict, archives: dict, out: str) -> None:
+        args = self._link_args(link, objs, archives, out)
+        r = subprocess.run([link["compiler"]] + args, cwd=link["cwd"], capture_output=True,
                            stdin=subprocess.DEVNULL)
         if r.returncode != 0:
             raise BuildFailed(f"link error: {_first_error(r.stderr)}")
-        return out
 
-    def _link_args(self, objs: dict, archives: dict, out: str) -> list[str]:
-        cwd = self.link["cwd"]
+    @staticmethod
+    def _link_args(link: dict, objs: dict, archives: dict, out: str) -> list[str]:
+        cwd = link["cwd"]
         # Objects may sit in response files (@objects.rsp): relink from the expanded list, or the
         # user's objects would be linked and every candidate would equal the baseline.
-        src = expand_response_files(self.link["args"], cwd) or self.link["args"]
+        src = expand_response_files(link["args"], cwd) or link["args"]
+        libs = dict(_library_args({"args": src, "cwd": cwd}))
         args, i = [], 0
         while i < len(src):
             a = src[i]
@@ -175,6 +351,10 @@ class Program:
             if a.startswith("-o") and len(a) > 2:
                 args.append("-o" + out)
                 i += 1
+                continue
+            if i in libs and libs[i] in archives:          # -lNAME of a static archive we rebuilt
+                args.append(archives[libs[i]])
+                i += 2 if a == "-l" else 1
                 continue
             full = os.path.abspath(os.path.join(cwd, a)) if not a.startswith("-") else None
             if full in objs:
@@ -208,62 +388,76 @@ def recover(project: str) -> str | None:
             j = json.load(f)
     except (OSError, ValueError):
         return None
-    target, backup = j["target"], j.get("backup")
-    if j.get("existed") and backup and os.path.exists(backup):
-        os.replace(backup, target)
-        note = f"restored {target} left swapped by an interrupted session"
-    elif not j.get("existed"):
-        try:
-            os.unlink(target)
-        except FileNotFoundError:
-            pass
-        note = f"removed the scratch binary an interrupted session left at {target}"
-    else:
-        note = None
+    notes = []
+    # Journals of older versions hold one file at the top level.
+    for entry in j.get("files") or [j]:
+        target, backup = entry["target"], entry.get("backup")
+        if entry.get("existed") and backup and os.path.exists(backup):
+            os.replace(backup, target)
+            notes.append(f"restored {target} left swapped by an interrupted session")
+        elif not entry.get("existed"):
+            try:
+                os.unlink(target)
+                notes.append(f"removed the scratch file an interrupted session left at {target}")
+            except FileNotFoundError:
+                pass
     os.unlink(path)
-    return note
+    return "; ".join(notes) or None
 
 
 class BinarySwap:
-    """Context manager putting scratch binaries at the target path (see module docstring)."""
+    """Context manager putting scratch files at the target's paths (see module docstring):
+    ``targets`` are the executable and the shared libraries a run loads (:attr:`Program.images`).
+    Every file is backed up by a hard link (a copy across file systems) before the first swap and
+    renamed back on exit; the journal lists them all."""
 
-    def __init__(self, project: str, target: str):
-        self.project, self.target = project, target
-        self.backup = os.path.join(state_dir(project), "backup", os.path.basename(target))
-        self.existed = os.path.lexists(target)
-        self.current: str | None = None
+    def __init__(self, project: str, targets):
+        self.project = project
+        self.targets = [targets] if isinstance(targets, str) else list(targets)
+        self.target = self.targets[0]
+        bdir = os.path.join(state_dir(project), "backup")
+        self.backups = {t: os.path.join(bdir, (f"{i}-" if i else "") + os.path.basename(t))
+                        for i, t in enumerate(self.targets)}
+        self.existed = {t: os.path.lexists(t) for t in self.targets}
+        self.current: dict[str, str] = {}
 
     def __enter__(self) -> "BinarySwap":
-        os.makedirs(os.path.dirname(self.backup), exist_ok=True)
-        if self.existed:
-            if os.path.lexists(self.backup):
-                os.unlink(self.backup)
-            try:
-                os.link(self.target, self.backup)
-            except OSError:
-                shutil.copy2(self.target, self.backup)
+        for target, backup in self.backups.items():
+            os.makedirs(os.path.dirname(backup), exist_ok=True)
+            if self.existed[target]:
+                if os.path.lexists(backup):
+                    os.unlink(backup)
+                try:
+                    os.link(target, backup)
+                except OSError:
+                    shutil.copy2(target, backup)
         tmp = _journal(self.project) + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"target": self.target, "backup": self.backup, "existed": self.existed, "pid": os.getpid()}, f)
+            json.dump({"files": [{"target": t, "backup": self.backups[t], "existed": self.existed[t]}
+                                 for t in self.targets], "pid": os.getpid()}, f)
         os.replace(tmp, _journal(self.project))
         return self
 
-    def install(self, binary: str) -> None:
-        """Put ``binary`` at the target path (atomic rename of a hard link or copy)."""
-        if self.current == binary:
-            return
-        tmp = self.target + ".autopass-tmp"
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        try:
-            os.link(binary, tmp)
-        except OSError:
-            shutil.copy2(binary, tmp)
-        os.replace(tmp, self.target)
-        self.current = binary
+    def install(self, linked: "Linked | str") -> None:
+        """Put each scratch file of ``linked`` (a Linked, or one executable's path) at its user
+        path (atomic rename of a hard link or copy)."""
+        files = linked.files if isinstance(linked, Linked) else {self.target: linked}
+        for target, scratch in files.items():
+            if self.current.get(target) == scratch:
+                continue
+            tmp = target + ".autopass-tmp"
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            try:
+                os.link(scratch, tmp)
+            except OSError:
+                shutil.copy2(scratch, tmp)
+            os.replace(tmp, target)
+            self.current[target] = scratch
 
     def __exit__(self, *exc) -> None:
-        self.current = None
+        self.current = {}
         recover(self.project)
-        if self.existed and not os.path.lexists(self.target):
-            raise SessionError(f"could not restore {self.target}; the original is at {self.backup}")
+        lost = [t for t in self.targets if self.existed[t] and not os.path.lexists(t)]
+        if lost:
+            raise SessionError(f"could not restore {lost[0]}; the original is at {self.backups[lost[0]]}")

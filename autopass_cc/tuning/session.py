@@ -50,7 +50,7 @@ from ..pipeline import Pipeline, Policy, validate
 from ..store import open_store
 from ..toolchain import compiler_identity, host_cpu, llvm_option_names
 from .measure import compare, pooled, promising, run_command
-from .program import BinarySwap, BuildFailed, Program, file_digest, recover
+from .program import BinarySwap, BuildFailed, Linked, Program, file_digest, recover
 from .proposers.base import Proposal, SearchState, TrialResult, TUInfo, config_digest
 from .verify import establish_reference, verify
 
@@ -147,12 +147,12 @@ class Session:
             raise SessionError("no target configured; set target = \"path/to/binary\" in autopass.toml")
 
     # -- running the program -------------------------------------------------------------------
-    def _run(self, binary: str, timeout: float):
+    def _run(self, binary: Linked, timeout: float):
         self.swap.install(binary)
         env = dict(os.environ, AUTOPASS_IN_SESSION="1", AUTOPASS_TUNE="0")
         return run_command(self.settings["run"], cwd=self.project, timeout_s=timeout, env=env)
 
-    def _timed(self, binary: str, timeout: float):
+    def _timed(self, binary: Linked, timeout: float):
         """A callable for measure.compare: run once, check the output, return the metric (s)."""
         metric = self.settings["metric"]
 
@@ -179,7 +179,7 @@ class Session:
                     self.note(fixed)
                 self.program = Program(self.project, self.settings["target"], os.path.join(self.dir, "scratch"))
                 try:
-                    with BinarySwap(self.project, self.program.target) as self.swap:
+                    with BinarySwap(self.project, [i.path for i in self.program.images]) as self.swap:
                         return self._session()
                 finally:
                     if not os.environ.get("AUTOPASS_KEEP_SCRATCH"):
@@ -212,7 +212,7 @@ class Session:
         self.reference = establish_reference(runs[1:])
         base_time = sorted(r.cpu_s if self.settings["metric"] == "cpu" else r.wall_s for r in runs[1:])[0]
         self.run_timeout = min(timeout, max(10.0, 8 * max(r.wall_s for r in runs)))
-        report["baseline"] = {"seconds": base_time, "binary_sha256": file_digest(base_bin)}
+        report["baseline"] = {"seconds": base_time, "binary_sha256": base_bin.digest()}
         # 3. hot TUs and evidence
         tus = self.tus = self._hot_tus(base_bin, report)
         report["tus"] = [{"tu": t.tu_id, "source": t.source, "weight": t.weight, "hot_functions": t.hot_functions[:5]}
@@ -223,7 +223,7 @@ class Session:
         # 4. the loop
         incumbent: dict = {}
         inc_bin = base_bin
-        measured = {file_digest(base_bin): "baseline"}
+        measured = {base_bin.digest(): "baseline"}
         tried = {config_digest(incumbent)}
         history: list[TrialResult] = []
         bar = self._bar()
@@ -314,7 +314,7 @@ class Session:
         return tqdm(total=self.budget, desc="autopass-cc tune", unit="trial", file=sys.stderr, leave=True,
                     disable=None)
 
-    def _hot_tus(self, base_bin: str, report: dict) -> list[TUInfo]:
+    def _hot_tus(self, base_bin: Linked, report: dict) -> list[TUInfo]:
         prog = self.program
         infos = {t.tu_id: TUInfo(t.tu_id, t.rel) for t in prog.tus}
         mode = self.settings["profile"]
@@ -370,7 +370,7 @@ class Session:
                     return f"refused (bad-passes): opt-19 rejects the pass pipeline: {err}"
         return None
 
-    def _trial(self, n: int, proposal: Proposal, config: dict, incumbent: dict, inc_bin: str,
+    def _trial(self, n: int, proposal: Proposal, config: dict, incumbent: dict, inc_bin: Linked,
                measured: dict) -> tuple[TrialResult, str | None]:
         """Validate, build, verify and measure one proposal: ``(result, candidate binary or None)``.
         Same-binary, without a link, when every changed TU's object equals the incumbent's
@@ -386,7 +386,7 @@ class Session:
             cand_bin = self.program.link_config(config)
         except BuildFailed as e:
             return TrialResult(n, proposal, "failed", str(e)), None
-        h = file_digest(cand_bin)
+        h = cand_bin.digest()
         if h in measured:
             return TrialResult(n, proposal, "same-binary", f"byte-identical to the {measured[h]} binary; not timed"), None
         measured[h] = f"trial {n}"

@@ -137,6 +137,38 @@ def test_autotools_project(wrapper, env, program):
     assert s["hits"] >= len(report["stored"]) > 0
 
 
+def test_libtool_shared_library_project(wrapper, env, program):
+    """autotools + libtool: the target is libtool's wrapper script, the hot code sits in a shared
+    libtool library (.libs/libtally.so.1.1.0) that the session relinks and swaps in; afterwards the
+    user's library, program and objects are as built, and a clean rebuild hits the cache."""
+    d = program("tally-libtool")
+    env = {**env, "AUTOPASS_PROFILE": "callgrind"}    # the suite's default is "none"
+    run(["autoreconf", "-fi"], d, env)
+    run(["./configure", f"CC={wrapper}"], d, env)
+    init(wrapper, d, env, "src/tally 40", "src/tally")
+    run(["make", "-j2"], d, env)
+    run(["make", "check"], d, env)
+    reference = run("src/tally 40", d, env).stdout
+    lib = os.path.realpath(os.path.join(d, "lib", ".libs", "libtally.so"))
+    binary = os.path.join(d, "src", ".libs", "tally")
+    before = {p: (sha(p), os.stat(p).st_ino, os.stat(p).st_mtime_ns) for p in (lib, binary)}
+    before_objs = objects(d)
+    report = json.loads(run([wrapper, "tune", "--budget", "2", "--json", "--quiet"], d, env).stdout)
+    assert report["target"] == binary
+    hot = [os.path.basename(t["source"]) for t in report["tus"]]
+    assert "tokenize.c" in hot[:3], hot          # the library's TUs are profiled and tuned
+    assert sum(t["verdict"] != "same-binary" for t in report["trials"]) == 2
+    assert {p: (sha(p), os.stat(p).st_ino, os.stat(p).st_mtime_ns) for p in (lib, binary)} == before
+    assert objects(d) == before_objs
+    assert not os.path.exists(os.path.join(d, ".autopass", "swap.json"))
+    run(["make", "clean"], d, env)
+    run(["make", "-j2"], d, env)
+    run(["make", "check"], d, env)
+    assert run("src/tally 40", d, env).stdout == reference
+    s = stats(wrapper, d, env)
+    assert s["hits"] >= len(report["stored"]) > 0 and s["internal_errors"] == 0
+
+
 def test_tuning_on_link(wrapper, env, program):
     d = program("kernels-make")
     init(wrapper, d, env, "./kernels 40", "kernels", on_miss="link", budget=2)

@@ -4,13 +4,14 @@ TU inside a static archive must both be replaced by the candidate's objects."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 
 from conftest import run, write_project
 
 from autopass_cc.pipeline import Pipeline
-from autopass_cc.tuning.program import Program
+from autopass_cc.tuning.program import BinarySwap, Program, recover
 
 SRC = {
     "main.c": '#include <stdio.h>\nint work(int);\nint lib(int);\nint main(void){int s=0;'
@@ -40,11 +41,74 @@ def test_relink_replaces_objects_in_response_files_and_archives(wrapper, env, tm
     assert next(t for t in prog.tus if t.source.endswith("lib.c")).archive == os.path.join(d, "liblib.a")
     base = prog.link_config({})
     # The baseline relink reproduces the user's link exactly.
-    assert _sha(base) == _sha(os.path.join(d, "prog"))
+    assert _sha(base.binary) == _sha(os.path.join(d, "prog"))
     for which in ("work.c", "lib.c"):
         tu = next(t for t in prog.tus if t.source.endswith(which))
         cand = prog.link_config({tu.tu_id: Pipeline().with_opt_level("O1").with_knob("unroll-count", 2)})
-        assert _sha(cand) != _sha(base), f"the candidate object of {which} did not reach the link"
-        assert subprocess.run([cand], capture_output=True, text=True).stdout == expected
+        assert _sha(cand.binary) != _sha(base.binary), f"the candidate object of {which} did not reach the link"
+        assert subprocess.run([cand.binary], capture_output=True, text=True).stdout == expected
     # The user's archive and objects are untouched.
     assert run(["llvm-ar-19", "t", "liblib.a"], d, env).stdout.split() == ["lib.o"]
+
+
+SHARED_SRC = {
+    "main.c": '#include <stdio.h>\nint work(int);\nint lib(int);\nint main(void){int s=0;'
+              'for(int i=0;i<1000;i++) s+=work(i)+lib(i);printf("%d\\n",s);return 0;}\n',
+    "work.c": "int work(int n){int s=0;for(int i=0;i<n;i++) s+=i*i%7;return s;}\n",
+    "lib.c": "int lib(int n){int s=1;for(int i=0;i<n%64;i++) s=s*3+i;return s;}\n",
+}
+
+
+def test_relink_rebuilds_shared_libraries_and_l_archives(wrapper, env, tmp_path):
+    """A TU in a shared library of the build tree (linked by path through a symlink, as CMake and
+    libtool do) and one in an archive named by -L. -lNAME are both tuned: the library is relinked,
+    swapped in at its real path for the run, and restored after."""
+    d = write_project(str(tmp_path / "p"), SHARED_SRC)
+    run([wrapper, "-O2", "-fPIC", "-c", "work.c"], d, env)
+    run([wrapper, "-shared", "work.o", "-Wl,-soname,libwork.so.1", "-o", "libwork.so.1.0"], d, env)
+    os.symlink("libwork.so.1.0", os.path.join(d, "libwork.so"))
+    os.symlink("libwork.so.1.0", os.path.join(d, "libwork.so.1"))
+    run([wrapper, "-O2", "-c", "lib.c"], d, env)
+    run(["llvm-ar-19", "rcs", "liblib.a", "lib.o"], d, env)
+    run([wrapper, "-O2", "-c", "main.c"], d, env)
+    run([wrapper, "main.o", "-L.", "-lwork", "-llib", "-Wl,-rpath,$ORIGIN", "-o", "prog"], d, env)
+    expected = run("./prog", d, env).stdout
+    user_lib = os.path.join(d, "libwork.so.1.0")
+    before = (_sha(user_lib), os.stat(user_lib).st_ino, os.stat(user_lib).st_mtime_ns)
+
+    prog = Program(d, "prog", str(tmp_path / "scratch"))
+    assert [i.path for i in prog.images] == [os.path.join(d, "prog"), user_lib]
+    by_src = {os.path.basename(t.source): t for t in prog.tus}
+    assert sorted(by_src) == ["lib.c", "main.c", "work.c"]
+    assert by_src["work.c"].image == 1 and by_src["lib.c"].archive == os.path.join(d, "liblib.a")
+    base = prog.link_config({})
+    assert list(base.files) == [os.path.join(d, "prog"), user_lib]
+    assert _sha(base.files[user_lib]) == before[0]       # the library's relink reproduces the user's
+    slow = Pipeline().with_opt_level("O1").with_knob("unroll-count", 2)
+    cand_work = prog.link_config({by_src["work.c"].tu_id: slow})
+    assert _sha(cand_work.files[user_lib]) != before[0]
+    assert cand_work.digest() != base.digest()
+    cand_lib = prog.link_config({by_src["lib.c"].tu_id: slow})
+    assert _sha(cand_lib.binary) != _sha(base.binary)     # the -llib archive was rebuilt
+
+    with BinarySwap(d, [i.path for i in prog.images]) as swap:
+        swap.install(cand_work)
+        assert _sha(user_lib) == _sha(cand_work.files[user_lib])
+        assert run("./prog", d, env).stdout == expected
+    assert (_sha(user_lib), os.stat(user_lib).st_ino, os.stat(user_lib).st_mtime_ns) == before
+    assert os.path.islink(os.path.join(d, "libwork.so"))
+
+
+def test_recover_reads_a_journal_of_the_older_one_file_format(tmp_path):
+    d = str(tmp_path)
+    os.makedirs(os.path.join(d, ".autopass", "backup"))
+    target, backup = os.path.join(d, "prog"), os.path.join(d, ".autopass", "backup", "prog")
+    with open(target, "w") as f:
+        f.write("candidate")
+    with open(backup, "w") as f:
+        f.write("original")
+    with open(os.path.join(d, ".autopass", "swap.json"), "w") as f:
+        json.dump({"target": target, "backup": backup, "existed": True, "pid": 1}, f)
+    assert "restored" in recover(d)
+    assert open(target).read() == "original" and not os.path.exists(backup)
+    assert recover(d) is None
