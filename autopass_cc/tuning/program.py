@@ -150,11 +150,12 @@ def _is_shared(path: str) -> bool:
 
 
 def _library_args(link: dict) -> list[tuple[int, str]]:
-    """``(argv index, path)`` for each ``-lNAME`` of a link record that names a library in one of
-    its ``-L`` directories, found as the linker does: per directory in order, ``libNAME.so`` before
-    ``libNAME.a`` unless the link is ``-static`` (``-l:FILE`` names the file exactly).  System
+    """``(index, path)`` for each ``-lNAME`` of a link record (index into its arguments with response
+    files expanded) that names a library in one of its ``-L`` directories, found as the linker
+    does: per directory in order, ``libNAME.so`` before ``libNAME.a`` unless the link is ``-static`` (``-l:FILE`` names the file exactly).  System
     directories the linker searches by itself are not looked at: nothing there is in the log."""
-    args, cwd = link["args"], link["cwd"]
+    cwd = link["cwd"]
+    args = expand_response_files(link["args"], cwd) or link["args"]
     dirs, wanted, static = [], [], "-static" in args
     i = 0
     while i < len(args):
@@ -235,7 +236,13 @@ class Program:
                     if rec and all(i.path != real for i in self.images):
                         self.images.append(Image(len(self.images), real, rec, []))
         # A library none of whose objects went through autopass-cc is left as the user built it.
-        self.images = [i for i in self.images if i.index == 0 or i.members]
+        kept = [i for i in self.images if i.index == 0 or i.members]
+        renumber = {img.index: n for n, img in enumerate(kept)}
+        for t in self.tus:
+            t.image = renumber[t.image]
+        for n, img in enumerate(kept):
+            img.index = n
+        self.images = kept
         if not self.tus:
             raise BuildLogError(f"none of the objects linked into {target} was compiled through autopass-cc; "
                                 "rebuild from clean with CC=autopass-cc")
@@ -340,7 +347,7 @@ class Program:
         # Objects may sit in response files (@objects.rsp): relink from the expanded list, or the
         # user's objects would be linked and every candidate would equal the baseline.
         src = expand_response_files(link["args"], cwd) or link["args"]
-        libs = dict(_library_args({"args": src, "cwd": cwd}))
+        libs = dict(_library_args(link))
         args, i = [], 0
         while i < len(src):
             a = src[i]
