@@ -14,11 +14,13 @@
 #   3. autopass-cc / autopass-c++ in PATH.
 #
 # The alternative without a toolchain file is a compiler launcher: CMake then runs
-# `autopass-cc /usr/bin/clang-19 ARGS` for every compile (links and CMake's own compiler checks go to
-# the compiler directly):
+# `autopass-cc /usr/bin/clang-19 ARGS` for every compile (CMake's own compiler checks go to the
+# compiler directly).  Links go through a launcher only when a linker launcher is set too (CMake
+# >= 3.21); without one a tuning session finds no link of the target in the build log:
 #
 #   cmake -S . -B build -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 \
-#         -DCMAKE_C_COMPILER_LAUNCHER=autopass-cc -DCMAKE_CXX_COMPILER_LAUNCHER=autopass-c++
+#         -DCMAKE_C_COMPILER_LAUNCHER=autopass-cc -DCMAKE_CXX_COMPILER_LAUNCHER=autopass-c++ \
+#         -DCMAKE_C_LINKER_LAUNCHER=autopass-cc -DCMAKE_CXX_LINKER_LAUNCHER=autopass-c++
 #
 # With a launcher and a compiler that is not clang (CMake's default `cc` is often gcc), every call
 # passes through to that compiler unchanged.

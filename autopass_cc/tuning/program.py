@@ -206,6 +206,11 @@ class Program:
                     raise BuildLogError(f"the build log has no link of the program libtool's wrapper script {target} "
                                         f"runs; build it once through the wrapper (make clean && make CC=autopass-cc) "
                                         f"in {project}")
+        if self.link is None and compiles and not links:
+            raise BuildLogError(f"the build log has compiles but no link: links did not go through autopass-cc "
+                                f"(CMake's compiler launcher covers compiles only; add -DCMAKE_C_LINKER_LAUNCHER="
+                                f"autopass-cc and -DCMAKE_CXX_LINKER_LAUNCHER=autopass-cc, CMake >= 3.21, or use "
+                                f"shims/autopass.cmake), then relink {target}")
         if self.link is None:
             raise BuildLogError(f"the build log has no link of {target}; build it once through the wrapper "
                                 f"(e.g. make clean && CC=autopass-cc make) in {project}")

@@ -8,6 +8,7 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -165,6 +166,42 @@ def test_libtool_shared_library_project(wrapper, env, program):
     run(["make", "-j2"], d, env)
     run(["make", "check"], d, env)
     assert run("src/tally 40", d, env).stdout == reference
+    s = stats(wrapper, d, env)
+    assert s["hits"] >= len(report["stored"]) > 0 and s["internal_errors"] == 0
+
+
+def test_cxx_cmake_project_with_launcher(wrapper, env, program):
+    """C++17 through CMake's launchers (CMAKE_CXX_COMPILER_LAUNCHER and, so that the session sees
+    the link, CMAKE_CXX_LINKER_LAUNCHER = autopass-cc): templates and
+    lambdas inlined into each algorithm's TU, mangled names from callgrind mapped to those TUs, a
+    static library; the session leaves the user's files as built and a fresh build dir hits."""
+    d = program("graphs-cxx")
+    env = {**env, "AUTOPASS_PROFILE": "callgrind"}
+    init(wrapper, d, env, "./build/graphs 1", "build/graphs")
+    configure = ["cmake", "-S", ".", "-B", "build", "-G", "Ninja", "-DCMAKE_CXX_COMPILER=clang++-19",
+                 f"-DCMAKE_CXX_COMPILER_LAUNCHER={wrapper}"]
+    run(configure, d, env)
+    run(["cmake", "--build", "build"], d, env)
+    # The compiler launcher alone: compiles are logged, the link is not; the session says what to add.
+    r = run([wrapper, "tune", "--budget", "2"], d, env, check=False)
+    assert r.returncode != 0 and "CMAKE_CXX_LINKER_LAUNCHER=autopass-cc" in r.stderr, r.stderr
+    configure.append(f"-DCMAKE_CXX_LINKER_LAUNCHER={wrapper}")
+    run(configure, d, env)
+    run(["cmake", "--build", "build"], d, env)                # relinks only: the link rule changed
+    reference = run("./build/graphs 1", d, env).stdout
+    binary = os.path.join(d, "build", "graphs")
+    before = (sha(binary), os.stat(binary).st_mtime_ns)
+    before_objs = objects(d)
+    report = json.loads(run([wrapper, "tune", "--budget", "2", "--json", "--quiet"], d, env).stdout)
+    weights = {os.path.basename(t["source"]): t["weight"] for t in report["tus"]}
+    assert report["profiled"] and {"graph.cpp", "rank.cpp", "shortest.cpp"} <= set(weights), weights
+    assert any(f.startswith("_ZN6graphs") for t in report["tus"] for f, _ in t["hot_functions"])
+    assert sum(t["verdict"] != "same-binary" for t in report["trials"]) == 2
+    assert (sha(binary), os.stat(binary).st_mtime_ns) == before and objects(d) == before_objs
+    shutil.rmtree(os.path.join(d, "build"))
+    run(configure, d, env)
+    run(["cmake", "--build", "build"], d, env)
+    assert run("./build/graphs 1", d, env).stdout == reference
     s = stats(wrapper, d, env)
     assert s["hits"] >= len(report["stored"]) > 0 and s["internal_errors"] == 0
 
