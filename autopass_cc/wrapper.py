@@ -647,12 +647,15 @@ def _on_link(compiler, args, cwd, project, settings, counters) -> None:
                               "inputs": [os.path.abspath(os.path.join(cwd, x)) for x in link.inputs]})
     counters.incr("links")
     target = settings.get("target")
-    if (settings.get("on_miss") == "link" and target and settings.get("run")
-            and os.path.abspath(os.path.join(project, target)) == output
+    if not (settings.get("on_miss") == "link" and target and settings.get("run")):
+        return
+    # libtool links a program ``d/prog`` as ``d/.libs/prog`` (or ``lt-prog``) behind a wrapper script.
+    tdir, tname = os.path.split(os.path.abspath(os.path.join(project, target)))
+    if (output in (os.path.join(tdir, tname), os.path.join(tdir, ".libs", tname), os.path.join(tdir, ".libs", "lt-" + tname))
             and os.environ.get("AUTOPASS_TUNE", "1") != "0" and not os.environ.get("AUTOPASS_IN_SESSION")):
         full_site()
         from .tuning.onlink import tune_at_link
-        tune_at_link(project, settings, warn)
+        tune_at_link(project, settings, warn, output)
 
 
 def main_c() -> int:

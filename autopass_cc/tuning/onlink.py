@@ -15,30 +15,33 @@ import sys
 from .. import buildlog
 
 
-def _untuned(project: str, target: str) -> bool:
-    """True when a TU linked into ``target`` was compiled without a cache entry ("miss")."""
-    compiles, links = buildlog.latest(buildlog.read(project))
-    link = links.get(target)
-    if link is None:
+def _untuned(project: str, output: str) -> bool:
+    """True when a TU linked into ``output`` (the link's output path) or into a shared library of the
+    build tree it links was compiled without a cache entry ("miss")."""
+    from ..errors import AutopassError
+    from .program import Program
+    compiles, _ = buildlog.latest(buildlog.read(project))
+    try:
+        prog = Program(project, output, os.path.join(project, ".autopass", "unused-scratch"))
+    except AutopassError:
         return False
-    by_name = {}
-    for rec in compiles.values():
-        by_name.setdefault(os.path.basename(rec["output"]), rec)
-    recs = [compiles[i] for i in link["inputs"] if i in compiles]
-    if any(i.endswith(".a") for i in link["inputs"]):
-        from .program import _archive_members
-        for arch in (i for i in link["inputs"] if i.endswith(".a") and os.path.isfile(i)):
-            recs += [by_name[m] for m in _archive_members(arch) if m in by_name]
-    return any(r.get("lookup") in ("miss", "refused", None) for r in recs)
+    return any(compiles.get(t.output, {}).get("lookup") in ("miss", "refused", None) for t in prog.tus)
 
 
-def tune_at_link(project: str, settings: dict, warn) -> None:
-    """Run a session if the target has untuned TUs, then rebuild the tuned objects.  Never raises
-    for a session problem: ``warn`` gets one line and the caller links as asked."""
+def tune_at_link(project: str, settings: dict, warn, output: str | None = None) -> None:
+    """Run a session if the target (linked as ``output``: the target's path, or libtool's
+    ``.libs/`` program behind it; default the target) has untuned TUs, then rebuild the tuned
+    objects of the executable.  Never raises for a session problem: ``warn`` gets one line and the
+    caller links as asked."""
     from ..errors import AutopassError
     from .session import Session, SessionLocked
     target = os.path.abspath(os.path.join(project, settings["target"]))
-    if not _untuned(project, target):
+    if not _untuned(project, output or target):
+        return
+    if output and output != target and not os.path.exists(target):
+        # libtool deletes the old script before it links and writes the new one after.
+        warn(f"not tuning at this link: libtool writes {os.path.relpath(target, project)} (the wrapper script "
+             "the run command starts) only after it; run `autopass-cc tune` once the build is done")
         return
     warn(f"tuning {os.path.relpath(target, project)} before linking it (on_miss = \"link\"; "
          "AUTOPASS_TUNE=0 skips this)")
@@ -60,7 +63,8 @@ def tune_at_link(project: str, settings: dict, warn) -> None:
         return
     archives: dict[str, list[str]] = {}
     for t in session.program.tus:
-        if t.tu_id not in winners:
+        # A shared library is linked already: its TUs get their tuned pipelines when next compiled.
+        if t.tu_id not in winners or t.image != 0:
             continue
         cmd = [sys.executable, "-m", "autopass_cc.wrapper", t.compiler] + list(t.args)
         r = subprocess.run(cmd, cwd=t.cwd, stdin=subprocess.DEVNULL, capture_output=True,
