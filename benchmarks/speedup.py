@@ -56,6 +56,19 @@ def _cmake(cc, cflags=None, ldflags=None):
     return [conf, ["cmake", "--build", "build", "-j2"]]
 
 
+def _cmake_cxx(cc, cflags=None, ldflags=None):
+    """C++ through CMake: the C driver's name mapped to its C++ sibling (autopass-cc -> autopass-c++,
+    clang-19 -> clang++-19)."""
+    head, name = os.path.split(cc)
+    cxx = os.path.join(head, name.replace("autopass-cc", "autopass-c++").replace("clang-", "clang++-"))
+    conf = ["cmake", "-S", ".", "-B", "build", f"-DCMAKE_CXX_COMPILER={cxx}"]
+    if cflags:
+        conf.append(f"-DCMAKE_CXX_FLAGS={cflags}")
+    if ldflags:
+        conf.append(f"-DCMAKE_EXE_LINKER_FLAGS={ldflags}")
+    return [conf, ["cmake", "--build", "build", "-j2"]]
+
+
 def _autotools(cc, cflags=None, ldflags=None):
     conf = ["./configure", f"CC={cc}"]
     if cflags:
@@ -73,6 +86,8 @@ PROGRAMS = {
                          "src/lzpack 160", "src/lzpack"),
     "tally-libtool": ("tests/programs/tally-libtool", _autotools, ["make", "clean"],
                       "src/tally 400", "src/tally"),
+    "graphs-cxx": ("tests/programs/graphs-cxx", _cmake_cxx, ["cmake", "--build", "build", "--target", "clean"],
+                   "build/graphs 5", "build/graphs"),
     "interp-cmake": ("tests/programs/interp-cmake", _cmake, ["cmake", "--build", "build", "--target", "clean"],
                      "build/interp 25", "build/interp"),
 }
