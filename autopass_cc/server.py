@@ -43,8 +43,10 @@ the same file as the client's (another mount namespace, a chroot).  The server s
 for ``AUTOPASS_SERVER_IDLE`` seconds (default 600, sccache's default idle timeout), on SIGTERM
 (``autopass-cc server stop``), and after a call when any of its Python source files has changed
 on disk (an upgrade or an edit: the call after starts a fresh server).  Known difference from a fresh
-process: resource limits, nice value, CPU affinity and cgroup are the server's, not the
-client's (as with sccache); ``AUTOPASS_SERVER=0`` turns the server off.
+process: CPU affinity and cgroup are the server's, not the client's (as with sccache); the nice
+value and resource limits are the client's where this process may take them (:func:`_as_client`:
+not a lower nice value or a higher hard limit than the server's, without privilege).
+``AUTOPASS_SERVER=0`` turns the server off.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ IDLE_S = 600.0
 PRELOAD = ("autopass_cc.wrapper", "autopass_cc.invocation", "autopass_cc.cachekey", "autopass_cc.store",
            "autopass_cc.objcache", "autopass_cc.emit", "autopass_cc.config", "autopass_cc.toolchain",
            "autopass_cc.buildlog", "autopass_cc.pipeline", "autopass_cc.errors",
-           "subprocess", "sqlite3", "hashlib", "marshal", "select", "json", "tomllib", "fcntl",
+           "subprocess", "sqlite3", "hashlib", "marshal", "select", "json", "tomllib", "fcntl", "resource",
     "_sha1", "_sha256", "_blake2")
 
 
@@ -152,11 +154,47 @@ def _recv_request(conn):
     return b"".join(chunks), got
 
 
-def _child(conn, ahead: str | None = None, hint: str | None = None) -> None:
+#: Resource limits a served call takes from its client (getrlimit(2)); the rest are per user.
+CLIENT_LIMITS = ("RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE",
+                 "RLIMIT_NOFILE", "RLIMIT_AS")
+
+
+def _as_client(peer: int) -> None:
+    """Give this process the nice value and resource limits of the client process ``peer`` (its
+    pid from SO_PEERCRED), as a fresh process started by the build would have: ``nice make``
+    or ``ulimit -v`` reach the compiler.  Read with getpriority(2) and prlimit(2) (same uid), set
+    only where they differ; one we may not set (a lower nice value, a higher hard limit, without
+    privilege) stays the server's.  Never raises."""
+    if peer <= 0:
+        return
+    try:
+        n = os.getpriority(os.PRIO_PROCESS, peer)
+        if n != os.getpriority(os.PRIO_PROCESS, 0):
+            os.setpriority(os.PRIO_PROCESS, 0, n)
+    except OSError:
+        pass
+    try:
+        import resource
+    except ImportError:
+        return
+    for name in CLIENT_LIMITS:
+        which = getattr(resource, name, None)
+        if which is None:
+            continue
+        try:
+            want = resource.prlimit(peer, which)
+            if want != resource.getrlimit(which):
+                resource.setrlimit(which, want)
+        except (OSError, ValueError):
+            pass
+
+
+def _child(conn, ahead: str | None = None, hint: str | None = None, peer: int = 0) -> None:
     """In the forked child: take the call over and run it as the standalone wrapper would.
     Never returns: exits with the wrapper's code, or becomes the real compiler (exec).
     ``ahead``: the cache directory this spare opened ahead; when the call uses another, it is
-    written to the file ``hint`` for the spares that follow (:func:`_spare`)."""
+    written to the file ``hint`` for the spares that follow (:func:`_spare`).  ``peer``: the
+    client's pid (:func:`_as_client`)."""
     import signal
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
@@ -183,6 +221,7 @@ def _child(conn, ahead: str | None = None, hint: str | None = None) -> None:
             os.dup2(fd, i)
             os.close(fd)
         os.setpgid(0, 0)
+        _as_client(peer)
         conn.settimeout(None)
         conn.sendall(b"P%d\n" % os.getpid())
     except Exception:
@@ -335,7 +374,7 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
         except OSError:
             end()  # the listener was shut down: the server is stopping
         try:
-            _pid, uid, _gid = cred.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, cred.size))
+            peer, uid, _gid = cred.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, cred.size))
         except OSError:
             uid = -1
         if uid != me:
@@ -356,7 +395,7 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
         except OSError:
             pass
         end()
-    _child(conn, cache, hint)
+    _child(conn, cache, hint, peer)
 
 
 def serve(path: str, idle_s: float = IDLE_S) -> int:
@@ -512,7 +551,12 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
             except BlockingIOError:
                 pass
     try:
-        os.unlink(path + ".pid")
+        # A newer server may have started once close_listener let go of the lock: its pid file
+        # is not ours to remove.
+        with open(path + ".pid") as f:
+            mine = f.read().strip() == str(os.getpid())
+        if mine:
+            os.unlink(path + ".pid")
     except OSError:
         pass
     return 0

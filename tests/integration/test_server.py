@@ -336,3 +336,45 @@ def test_spares_open_the_cache_the_calls_use(work, env, srv, tmp_path):
     assert spares and all(want in f and own not in f for f in spares), spares
     s = json.loads(run([AP_CC, "stats", "--json"], work, other).stdout)
     assert (s["object_misses"], s["object_hits"]) == (1, 1), s
+
+
+def test_served_calls_take_the_callers_nice_value_and_limits(work, env, srv, tmp_path):
+    """`nice make` and `ulimit` reach the compiler as they would without a server: the served
+    process takes the client's nice value and resource limits (server._as_client)."""
+    fake = tmp_path / "clang"
+    fake.write_text("#!/bin/sh\necho \"$(cut -d' ' -f19 /proc/$$/stat) $(ulimit -n) $(ulimit -c)\"\n")
+    fake.chmod(0o755)
+    start(env, work, srv)
+    env = dict(env, AUTOPASS_CC=str(fake))
+    r = run(["nice", "-n", "7", "sh", "-c", f"ulimit -n 300; ulimit -c 0; exec {AP_CC} --version"], work, env)
+    assert r.returncode == 0 and r.stdout.split() == [b"7", b"300", b"0"], (r.stdout, r.stderr)
+    assert served(env, work) == 1
+    # The next call, from a process with the defaults, gets them back (a fresh fork each call).
+    r = run([AP_CC, "--version"], work, env)
+    assert r.stdout.split()[0] == str(os.getpriority(os.PRIO_PROCESS, 0)).encode(), r.stdout
+
+
+def test_an_old_server_leaves_the_new_ones_pid_file(work, env, srv, tmp_path):
+    """A server that stops while a call is in flight lets a new server start (close_listener
+    releases the lock); when the old one ends it must not remove the new one's pid file, or
+    `server status` and `server stop` lose the new server."""
+    fake = tmp_path / "clang"
+    fake.write_text("#!/bin/sh\nsleep 2\n")
+    fake.chmod(0o755)
+    old = start(env, work, srv)
+    slow = subprocess.Popen([AP_CC, "--version"], cwd=str(work), env=dict(env, AUTOPASS_CC=str(fake)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    os.kill(old, signal.SIGTERM)
+    for _ in range(100):                      # the old server's socket goes; a new call starts another
+        if not any(s["pid"] == old for s in server.running(str(srv))) or not os.path.exists(
+                server.running(str(srv))[0]["socket"]):
+            break
+        time.sleep(0.05)
+    new = start(env, work, srv)
+    assert new != old
+    assert slow.wait(30) == 0
+    assert wait_gone(old)
+    assert [s["pid"] for s in server.running(str(srv))] == [new]
+    server.stop(str(srv))
+    assert wait_gone(new)
