@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import stat
 import sysconfig
 import tempfile
 
@@ -288,7 +289,16 @@ def server_status():
     from .server import default_dir, running
     found = running()
     if not found:
-        click.echo(f"no compile server running (socket directory {default_dir()})")
+        d = default_dir()
+        click.echo(f"no compile server running (socket directory {d})")
+        try:
+            st = os.lstat(d)
+        except OSError:
+            return
+        # client.c uses a server only in a private directory of ours (others could replace its sockets).
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            click.echo(f"  {d} is not a private directory of this user (mode {stat.S_IMODE(st.st_mode):04o}, "
+                       f"uid {st.st_uid}): compiles run without the server; fix with chmod 700 {d}")
     for s in found:
         click.echo(f"pid {s['pid']}  {s['socket']}")
 

@@ -223,6 +223,9 @@ def test_no_usable_server_means_standalone(work, env, srv, how):
     if how in ("off", "not-a-directory", "shared-directory", "idle-exit"):
         assert served(env, work) == 0
         assert not server.running(str(srv))
+    if how == "shared-directory":
+        status = run([AP_CC, "server", "status"], work, env).stdout.decode()
+        assert "not a private directory" in status and f"chmod 700 {srv}" in status, status
 
 
 def test_server_status_and_stop(work, env, srv):
