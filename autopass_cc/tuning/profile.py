@@ -61,6 +61,11 @@ class CallgrindData:
 _NAME_RE = re.compile(r"^\((\d+)\)(?:\s(.*))?$")
 
 
+#: Callgrind names the recursion levels of a function ``f'2``, ``f'3`` ... (``--separate-recs``,
+#: default 2: Valgrind manual, callgrind options); they are all ``f``'s code.
+_RECURSION_RE = re.compile(r"'\d+$")
+
+
 def _name(table: dict, value: str) -> str:
     """Resolve callgrind's name compression: ``(id) name`` defines, ``(id)`` refers."""
     m = _NAME_RE.match(value)
@@ -73,6 +78,11 @@ def _name(table: dict, value: str) -> str:
     return table.get(ident, f"({ident})")
 
 
+def _function(table: dict, value: str) -> str:
+    """A function name (:func:`_name`) without callgrind's recursion-level suffix."""
+    return _RECURSION_RE.sub("", _name(table, value))
+
+
 def parse_callgrind(path: str) -> CallgrindData:
     """Parse a callgrind output file: exclusive cost (first event, normally ``Ir``) per function.
 
@@ -82,7 +92,8 @@ def parse_callgrind(path: str) -> CallgrindData:
     them); a cost line is ``<positions> <costs>`` where a position may be ``+N``/``-N`` (relative)
     or ``*`` (same); ``calls=<count> <target position>`` says that the *next* cost line is the
     inclusive cost of that call, which belongs to the callee and must not be added to the caller's
-    exclusive cost; ``jump=``/``jcnd=`` lines carry no cost.  Raises OSError/ValueError."""
+    exclusive cost; ``jump=``/``jcnd=`` lines carry no cost.  The recursion levels callgrind
+    names ``f'2``, ``f'3`` count as ``f``.  Raises OSError/ValueError."""
     data = CallgrindData()
     obs: dict = {}
     files: dict = {}
@@ -118,13 +129,13 @@ def parse_callgrind(path: str) -> CallgrindData:
             key, sep, value = line.partition("=")
             if sep and " " not in key and ":" not in key:
                 if key == "fn":
-                    fn = _name(fns, value)
+                    fn = _function(fns, value)
                 elif key == "ob":
                     ob = _name(obs, value)
                 elif key in ("fl", "fi", "fe", "cfi", "cfl"):
                     _name(files, value)
                 elif key == "cfn":
-                    cfn = _name(fns, value)
+                    cfn = _function(fns, value)
                 elif key == "cob":
                     _name(obs, value)
                 elif key == "calls":

@@ -138,6 +138,7 @@ class Session:
         self.note = note or (lambda msg: print(f"autopass-cc: {msg}", file=sys.stderr, flush=True))
         self.store_results = store_results
         self._obj_digests: dict[str, str] = {}   # scratch object path -> SHA-256
+        self._touched: set[str] = set()          # TU ids some built trial changed
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.id = f"{stamp}-{os.getpid()}"
         self.dir = os.path.join(state_dir(project), "sessions", self.id)
@@ -379,6 +380,7 @@ class Session:
         refusal = self._validate(proposal)
         if refusal:
             return TrialResult(n, proposal, "failed", refusal), None
+        self._touched.update(proposal.changes)
         try:
             if self._same_objects(config, incumbent):
                 return TrialResult(n, proposal, "same-binary",
@@ -482,7 +484,8 @@ class Session:
                 key = tu_cache_key(t, ident, self.project)
                 pipe = winner.get(t.tu_id, Pipeline())
                 why = ("won" if t.tu_id in winner else
-                       "tuned; no significant gain over the user's flags" if t.tu_id in tuned_ids else
+                       "tuned; no significant gain over the user's flags" if t.tu_id in self._touched else
+                       "hot, but no trial changed it within the budget" if t.tu_id in tuned_ids else
                        "not hot enough to tune")
                 entry = {"pipeline": pipe.to_dict(), "source": t.rel, "material": key.material,
                          "provenance": {"session": self.id, "project": self.project, "status": why,

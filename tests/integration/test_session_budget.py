@@ -91,3 +91,15 @@ def test_a_proposer_that_never_changes_the_code_ends_at_the_cap(tmp_path, wrappe
     assert [t["verdict"] for t in report["trials"]] == ["same-binary"] * cap
     assert any("changed no code" in n for n in report["notes"]), report["notes"]
     assert s.program._links == 1
+
+
+def test_stored_status_tells_tuned_from_untouched_tus(tmp_path, wrapper, env, monkeypatch):
+    """A hot TU no trial changed (the budget went to another) is not reported as tuned."""
+    d = _project(tmp_path, wrapper, env, monkeypatch)
+    work = _work_id(d, tmp_path)
+    monkeypatch.setattr(session_mod, "make_proposer",
+                        lambda *a, **k: Scripted(work, 0, [Pipeline().with_opt_level("O1")]))
+    report = session_mod.Session(d, config.load(d, {"budget": 1}), progress=False, note=lambda m: None).run()
+    status = {s["source"]: s["status"] for s in report["stored"]}
+    assert status["work.c"] in ("won", "tuned; no significant gain over the user's flags"), status
+    assert status["main.c"] == "hot, but no trial changed it within the budget", status

@@ -122,6 +122,32 @@ def test_hot_functions_callgrind(prog, tmp_path):
     assert len(files) == 3
 
 
+REC = r"""
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((noinline)) long walk(long depth, long n) {
+  long s = 0;
+  for (long i = 0; i < n; i++) s += (i * depth) % 7;
+  return depth ? s + walk(depth - 1, n) : s;
+}
+int main(int argc, char **argv) { printf("%ld\n", walk(6, argc > 1 ? atol(argv[1]) : 1000)); return 0; }
+"""
+
+
+@pytest.mark.skipif(not HAVE_VALGRIND, reason="needs valgrind")
+def test_recursion_levels_count_as_their_function(tmp_path):
+    """Callgrind reports the recursion levels of walk as walk'2 ... walk'7 (its --separate-recs
+    default); they are walk's cost, which symbols_of_object maps to its TU under the name walk."""
+    if not HAVE_CLANG:
+        pytest.skip("needs clang-19")
+    (tmp_path / "r.c").write_text(REC)
+    # -O0: at -O1 tail recursion elimination turns walk into a loop
+    subprocess.run(["clang-19", "-O0", "-o", "r", "r.c"], cwd=tmp_path, check=True)
+    shares = P.hot_functions_callgrind("./r 50000", str(tmp_path), 60, str(tmp_path / "cg"))
+    assert not any("'" in f for f in shares), shares
+    assert shares["walk"] > 0.9
+
+
 @pytest.mark.skipif(not HAVE_VALGRIND, reason="needs valgrind")
 def test_program_behind_a_skipped_system_tool(prog, tmp_path):
     # /usr/bin/env is skipped (--trace-children-skip): the program would be invisible, so the
