@@ -217,7 +217,7 @@ def _valgrind() -> str:
 
 
 def hot_functions_callgrind(cmd: str, cwd: str, timeout_s: float, workdir: str, *,
-                            skip: str = DEFAULT_SKIP) -> dict[str, float]:
+                            skip: str = DEFAULT_SKIP, executed: set | None = None) -> dict[str, float]:
     """Run the shell command ``cmd`` (in ``cwd``, killed after ``timeout_s`` seconds) under
     ``valgrind --tool=callgrind --trace-children=yes --trace-children-skip=<skip>``, one output
     file per process in ``workdir`` (``cg.<pid>``), and return ``{function: share}``: each
@@ -229,7 +229,8 @@ def hot_functions_callgrind(cmd: str, cwd: str, timeout_s: float, workdir: str, 
 
     If the traced processes spent under 1 % of their instructions in non-system code (the program
     was started through a skipped system tool such as ``make`` or ``env``), the command is run once
-    more with every child traced.
+    more with every child traced.  ``executed``, when given, receives the paths of the non-system
+    ELF objects (programs and shared libraries, as mapped) that ran any instruction.
     Raises ProfileError when valgrind is missing or the command fails or times out."""
     os.makedirs(workdir, exist_ok=True)
     runs = _run_callgrind(cmd, cwd, timeout_s, workdir, skip)
@@ -237,8 +238,10 @@ def hot_functions_callgrind(cmd: str, cwd: str, timeout_s: float, workdir: str, 
         runs = _run_callgrind(cmd, cwd, timeout_s, workdir, "")
     totals: dict[str, int] = {}
     for d in runs:
-        for (_ob, fn), n in d.exclusive.items():
+        for (ob, fn), n in d.exclusive.items():
             totals[fn] = totals.get(fn, 0) + n
+            if executed is not None and n and ob and not _is_system(ob):
+                executed.add(ob)
     grand = sum(totals.values())
     if grand <= 0:
         raise ProfileError("callgrind recorded no instructions (no output files in " + workdir + ")")

@@ -182,6 +182,22 @@ def _library_args(link: dict) -> list[tuple[int, str]]:
     return out
 
 
+def _link_of_copy(path: str, links: dict) -> dict | None:
+    """The newest link record whose output file is byte-identical to ``path`` (same size, then
+    SHA-256), or None."""
+    from ..toolchain import file_sha256
+    try:
+        size, want = os.path.getsize(path), None
+        for out, rec in sorted(links.items(), key=lambda kv: -kv[1].get("time", 0)):
+            if out and out != path and os.path.isfile(out) and os.path.getsize(out) == size:
+                want = want or file_sha256(path)
+                if file_sha256(out) == want:
+                    return rec
+    except OSError:
+        return None
+    return None
+
+
 class Program:
     """The configured target as the build log knows it: the executable, the shared libraries of the
     build tree it links (each relinked too, so TUs in a library can be tuned), and their TUs.  A
@@ -206,6 +222,11 @@ class Program:
                     raise BuildLogError(f"the build log has no link of the program libtool's wrapper script {target} "
                                         f"runs; build it once through the wrapper (make clean && make CC=autopass-cc) "
                                         f"in {project}")
+        if self.link is None and os.path.isfile(self.target):
+            # Copied after its link (zstd's Makefile links obj/conf_<hash>/zstd, then cp's it to
+            # programs/zstd; 'install' rules do the same): the link whose output has the same bytes.
+            # The swap still happens at the target: that is what the run command executes.
+            self.link = _link_of_copy(self.target, links)
         if self.link is None and compiles and not links:
             raise BuildLogError(f"the build log has compiles but no link: links did not go through autopass-cc "
                                 f"(CMake's compiler launcher covers compiles only; add -DCMAKE_C_LINKER_LAUNCHER="

@@ -324,23 +324,46 @@ class Session:
             try:
                 from .profile import hot_functions_callgrind, hot_tus
                 self.swap.install(base_bin)
+                executed: set = set()
                 shares = hot_functions_callgrind(self.settings["run"], self.project,
                                                  timeout_s=max(60.0, 60 * self.report["baseline"]["seconds"]),
-                                                 workdir=os.path.join(self.dir, "profile"))
+                                                 workdir=os.path.join(self.dir, "profile"), executed=executed)
+                self._check_executed(executed)
                 objects = {t.tu_id: prog.object_for(t, Pipeline()) for t in prog.tus}
                 for tu_id, share, funcs in hot_tus(shares, objects):
                     infos[tu_id].weight = share
                     infos[tu_id].hot_functions = funcs
                 profiled = any(i.weight for i in infos.values())
+            except SessionError:
+                raise
             except Exception as e:
                 report["notes"].append(f"profiling failed ({type(e).__name__}: {e}); tuning every TU")
         ordered = sorted(infos.values(), key=lambda i: -(i.weight or 0.0))
+        share = sum(i.weight or 0.0 for i in ordered)
+        if profiled and share < 0.05:
+            report["notes"].append(f"the run spends {share:.1%} of its instructions in the target's TUs "
+                                   "(the rest in system libraries or code not built through autopass-cc): "
+                                   "little can be gained")
         if profiled:
             ordered = [i for i in ordered if (i.weight or 0.0) >= 0.02] or ordered[:1]
         ordered = ordered[: max(1, int(self.settings["max_tus"]))]
         report["profiled"] = profiled
         self._evidence(ordered, report)
         return ordered
+
+    def _check_executed(self, executed: set) -> None:
+        """Raise SessionError when the profiled run executed user code (``executed``: paths of the
+        non-system objects callgrind saw run) but none of the files the session swaps: every
+        trial would time the same untouched program and report noise as verdicts (seen on zstd,
+        whose Makefile links obj/conf_<hash>/zstd and copies it to programs/zstd)."""
+        mine = {os.path.realpath(i.path) for i in self.program.images}
+        ran = {os.path.realpath(p) for p in executed}
+        if ran and not ran & mine:
+            shown = ", ".join(sorted(os.path.relpath(p, self.project) if p.startswith(self.project + os.sep) else p
+                                     for p in ran)[:3])
+            raise SessionError(f"the run command never executes {os.path.relpath(self.program.target, self.project)} "
+                               f"(callgrind saw it run {shown}); set target to the program it runs "
+                               "(autopass-cc init --force --run CMD --target PATH)")
 
     def _evidence(self, tus: list[TUInfo], report: dict) -> None:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 
 from conftest import run, write_project
@@ -112,3 +113,33 @@ def test_recover_reads_a_journal_of_the_older_one_file_format(tmp_path):
     assert "restored" in recover(d)
     assert open(target).read() == "original" and not os.path.exists(backup)
     assert recover(d) is None
+
+
+def test_a_target_copied_after_its_link_is_found_by_content(wrapper, env, tmp_path):
+    """zstd's Makefile links obj/conf_<hash>/zstd and copies it to programs/zstd: the target is
+    the copy (what the run command executes), its link record the one whose output has its bytes."""
+    d = write_project(str(tmp_path / "p"), SRC)
+    os.makedirs(os.path.join(d, "obj"))
+    for name in SRC:
+        run([wrapper, "-O2", "-c", name], d, env)
+    run([wrapper, "main.o", "work.o", "lib.o", "-o", "obj/prog"], d, env)
+    shutil.copy2(os.path.join(d, "obj", "prog"), os.path.join(d, "prog"))
+    prog = Program(d, "prog", str(tmp_path / "scratch"))
+    assert prog.target == os.path.join(d, "prog") and prog.link["output"] == os.path.join(d, "obj", "prog")
+    assert len(prog.tus) == 3
+    base = prog.link_config({})
+    assert list(base.files) == [os.path.join(d, "prog")] and _sha(base.binary) == _sha(os.path.join(d, "prog"))
+
+
+def test_a_run_command_that_never_executes_the_target_stops_the_session(wrapper, env, tmp_path):
+    """Timing a program the swap never touches would turn noise into verdicts: the profile shows
+    what ran, and the session stops with one line naming it."""
+    d = write_project(str(tmp_path / "p"), SRC)
+    for name in SRC:
+        run([wrapper, "-O2", "-c", name], d, env)
+    run([wrapper, "main.o", "work.o", "lib.o", "-o", "prog"], d, env)
+    run(["clang-19", "-O2", "main.c", "work.c", "lib.c", "-o", "other"], d, env)
+    run([wrapper, "init", "--force", "--run", "./other", "--target", "prog", "--on-miss", "off"], d, env)
+    r = run([wrapper, "tune", "--budget", "1"], d, {**env, "AUTOPASS_PROFILE": "callgrind"}, check=False)
+    assert r.returncode != 0 and "the run command never executes prog (callgrind saw it run other)" in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(d, ".autopass", "swap.json"))
