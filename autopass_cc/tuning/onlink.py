@@ -22,7 +22,7 @@ def _untuned(project: str, output: str) -> bool:
     from .program import Program
     compiles, _ = buildlog.latest(buildlog.read(project))
     try:
-        prog = Program(project, output, os.path.join(project, ".autopass", "unused-scratch"))
+        prog = Program(project, output, os.path.join(project, ".autopass", "unused-scratch"), find_moved=False)
     except AutopassError:
         return False
     return any(compiles.get(t.output, {}).get("lookup") in ("miss", "refused", None) for t in prog.tus)

@@ -1,8 +1,9 @@
 """The program a session tunes, rebuilt from the build log in a scratch directory.
 
 * :class:`Program` reads the newest link of the configured target (a libtool wrapper script
-  stands for the executable it runs) and the compile records of its objects: direct inputs,
-  members of static archives on the link line (matched by member name as ``ar`` stores it, and by
+  stands for the executable it runs; so does a copy of a linked file) and the compile records of
+  its objects: direct inputs (also objects the build renamed after compiling them, matched by
+  content), members of static archives on the link line (matched by member name as ``ar`` stores it, and by
   content when several objects share the name), archives and shared libraries named by ``-lNAME``
   in a ``-L`` directory, and the objects of every shared library of the build tree it links (an
   *image*: CMake's ``libfoo.so.1.2``, libtool's ``.libs/libfoo.so.0.0.0``).  It compiles a TU with
@@ -205,8 +206,10 @@ class Program:
     line, with the fix) when the log has no link of the target or no compile record of any of its
     objects."""
 
-    def __init__(self, project: str, target: str, scratch: str):
+    def __init__(self, project: str, target: str, scratch: str, find_moved: bool = True):
         self.project = project
+        self.find_moved = find_moved
+        self._aliases: dict[str, str] = {}   # a link input that is a TU's object moved or copied -> its output
         self.target = os.path.abspath(os.path.join(project, target))
         self.scratch = scratch
         compiles, links = buildlog.latest(buildlog.read(project))
@@ -236,6 +239,7 @@ class Program:
             raise BuildLogError(f"the build log has no link of {target}; build it once through the wrapper "
                                 f"(e.g. make clean && CC=autopass-cc make) in {project}")
         self.tus: list[TU] = []
+        self._objects: dict[tuple, str] = {}
         self.images = [Image(0, self.target, self.link, [])]
         self._by_name: dict[str, list[dict]] = {}
         for rec in compiles.values():
@@ -261,6 +265,11 @@ class Program:
                     rec = links.get(real) or links.get(inp) or shared_links().get(real)
                     if rec and all(i.path != real for i in self.images):
                         self.images.append(Image(len(self.images), real, rec, []))
+                elif inp.endswith((".o", ".lo", ".obj")) and os.path.isfile(inp):
+                    rec = self._moved_record(inp, "-shared" in img.link["args"])
+                    if rec:
+                        self._aliases[inp] = rec["output"]
+                        self._add(rec, None, img)
         # A library none of whose objects went through autopass-cc is left as the user built it.
         kept = [i for i in self.images if i.index == 0 or i.members]
         renumber = {img.index: n for n, img in enumerate(kept)}
@@ -272,7 +281,6 @@ class Program:
         if not self.tus:
             raise BuildLogError(f"none of the objects linked into {target} was compiled through autopass-cc; "
                                 "rebuild from clean with CC=autopass-cc")
-        self._objects: dict[tuple, str] = {}
         self._libs: dict[tuple, str] = {}
         self._links = 0
 
@@ -294,6 +302,42 @@ class Program:
             cands = same or cands
             cands = sorted(cands, key=lambda r: (os.path.commonpath([r["output"], archive]).count(os.sep), r.get("time", 0)))
         return cands[-1] if cands else None
+
+    def _moved_record(self, path: str, shared: bool) -> dict | None:
+        """The compile record of an object a build moved or copied after compiling it (zlib's
+        Makefile compiles ``-o objs/x.o`` and renames it ``x.lo``): among the records of objects
+        with the same stem, one whose output has ``path``'s bytes, else (``find_moved``) one whose
+        baseline compile in the scratch tree has them -- the byte-identity a TU without a tuned
+        pipeline has anyway.  Compiles with -fPIC/-fpic come first for a ``shared`` library's link
+        (a small TU can compile to the same bytes either way).  None when nothing matches."""
+        from ..toolchain import file_sha256
+        stem = os.path.splitext(os.path.basename(path))[0]
+        def pic(r: dict) -> bool:
+            return any(a in ("-fPIC", "-fpic") for a in r["args"])
+        cands = sorted((r for name, recs in self._by_name.items() if os.path.splitext(name)[0] == stem
+                        for r in recs), key=lambda r: (pic(r) != shared, -r.get("time", 0)))
+        try:
+            want = file_sha256(path)
+        except OSError:
+            return None
+        for r in cands:
+            try:
+                if os.path.isfile(r["output"]) and file_sha256(r["output"]) == want:
+                    return r
+            except OSError:
+                pass
+            inv = classify_record(r)
+            if (not self.find_moved or not isinstance(inv, Invocation)
+                    or any(t.output == r["output"] for t in self.tus)):
+                continue
+            probe = TU(len(self.tus), r["tu_id"], r["source"], r["source"], r["output"], r["cwd"], r["compiler"],
+                       r["args"], inv)
+            try:
+                if file_sha256(self.object_for(probe, Pipeline())) == want:
+                    return r
+            except (BuildFailed, OSError):
+                continue
+        return None
 
     def _add(self, rec: dict, archive: str | None, image: Image) -> None:
         image.members.append(rec["output"])
@@ -334,6 +378,7 @@ class Program:
         workdir = os.path.join(self.scratch, subdir, str(self._links))
         os.makedirs(workdir, exist_ok=True)
         objs = {t.output: self.object_for(t, config.get(t.tu_id, Pipeline())) for t in self.tus}
+        objs.update({alias: objs[out] for alias, out in self._aliases.items()})
         archives: dict[str, str] = {}
         for t in self.tus:
             if t.archive and t.archive not in archives:

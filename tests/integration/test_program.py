@@ -143,3 +143,26 @@ def test_a_run_command_that_never_executes_the_target_stops_the_session(wrapper,
     r = run([wrapper, "tune", "--budget", "1"], d, {**env, "AUTOPASS_PROFILE": "callgrind"}, check=False)
     assert r.returncode != 0 and "the run command never executes prog (callgrind saw it run other)" in r.stderr, r.stderr
     assert not os.path.exists(os.path.join(d, ".autopass", "swap.json"))
+
+
+def test_objects_renamed_after_their_compile_are_matched_by_content(wrapper, env, tmp_path):
+    """zlib's Makefile compiles the shared library's objects with -o objs/x.o and renames them x.lo:
+    the library's link names files no compile wrote.  The TU is found by its baseline object's
+    bytes, and the relink puts the candidate's object in place of x.lo."""
+    d = write_project(str(tmp_path / "p"), SRC)
+    os.makedirs(os.path.join(d, "objs"))
+    run([wrapper, "-O2", "-fPIC", "-c", "work.c", "-o", "objs/work.o"], d, env)
+    os.rename(os.path.join(d, "objs", "work.o"), os.path.join(d, "work.lo"))
+    run([wrapper, "-O2", "-c", "work.c"], d, env)            # the static library's copy: same stem, other bytes
+    run([wrapper, "-shared", "work.lo", "-o", "libwork.so"], d, env)
+    for name in ("main.c", "lib.c"):
+        run([wrapper, "-O2", "-c", name], d, env)
+    run([wrapper, "main.o", "lib.o", "-L.", "-lwork", "-Wl,-rpath,$ORIGIN", "-o", "prog"], d, env)
+    prog = Program(d, "prog", str(tmp_path / "scratch"))
+    work = next(t for t in prog.tus if t.source.endswith("work.c"))
+    assert work.image == 1 and work.output == os.path.join(d, "objs", "work.o") and "-fPIC" in work.args
+    base = prog.link_config({})
+    lib = os.path.join(d, "libwork.so")
+    assert _sha(base.files[lib]) == _sha(lib)
+    cand = prog.link_config({work.tu_id: Pipeline().with_opt_level("O1").with_knob("unroll-count", 2)})
+    assert _sha(cand.files[lib]) != _sha(lib)
