@@ -178,7 +178,10 @@ def _is_baseline(entry: dict) -> bool:
 @click.argument("source")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--evidence/--no-evidence", default=True, help="Show the TU's optimization evidence summary.")
-def explain(source, as_json, evidence):
+@click.option("--output", "output", metavar="OBJ",
+              help="Of several compiles of SOURCE (libtool's x.o and .libs/x.o), the one writing OBJ "
+                   "(default: the latest).")
+def explain(source, as_json, evidence, output):
     """Which pipeline SOURCE gets, why, and with what evidence."""
     from . import buildlog, cachekey
     from .invocation import Invocation, classify_record
@@ -194,7 +197,16 @@ def explain(source, as_json, evidence):
     if not recs:
         raise AutopassError(f"{source} was not compiled through autopass-cc in this project; build it with "
                             "CC=autopass-cc first")
-    rec = recs[-1]
+    if output:
+        want = os.path.abspath(output)
+        picked = [r for r in recs if r["output"] == want]
+        if not picked:
+            raise AutopassError(f"no compile of {source} writes {output}; its compiles write: "
+                                + ", ".join(os.path.relpath(r["output"]) for r in recs))
+        rec = picked[-1]
+    else:
+        rec = recs[-1]
+    others = [os.path.relpath(r["output"]) for r in recs if r is not rec]
     inv = classify_record(rec)
     if not isinstance(inv, Invocation):
         raise AutopassError(f"the recorded compile of {source} is not interceptable ({inv.reason})")
@@ -211,7 +223,8 @@ def explain(source, as_json, evidence):
     finally:
         store.close()
     out = {"source": os.path.relpath(path, project), "compile": {"cwd": rec["cwd"], "compiler": rec["compiler"],
-                                                                   "args": rec["args"]},
+                                                                   "args": rec["args"], "output": rec["output"]},
+           "other_compiles": others,
            "key": key.digest, "tu_id": key.tu_id, "material": key.material, "lookup": status,
            "pipeline": (pipeline or Pipeline()).describe(), "provenance": (entry or {}).get("provenance")}
     if status in ("miss", "stale") and stale_entry:
@@ -228,7 +241,9 @@ def explain(source, as_json, evidence):
     if as_json:
         click.echo(json.dumps(out, indent=1, default=str))
         return
-    click.echo(f"TU            {out['source']}")
+    click.echo(f"TU            {out['source']} -> {os.path.relpath(rec['output'])}")
+    if others:
+        click.echo(f"  also compiled to {', '.join(others)} (with other flags: explain --output OBJ)")
     click.echo(f"cache key     {key.digest}  (TU id {key.tu_id})")
     m = key.material
     click.echo(f"  compiler    {m['compiler']['version']} sha256 {m['compiler']['sha256'][:16]}… target {m['compiler']['target']}")

@@ -166,6 +166,13 @@ def test_libtool_shared_library_project(wrapper, env, program):
     assert {p: (sha(p), os.stat(p).st_ino, os.stat(p).st_mtime_ns) for p in (lib, binary)} == before
     assert objects(d) == before_objs
     assert not os.path.exists(os.path.join(d, ".autopass", "swap.json"))
+    # libtool compiles each library source twice (.libs/x.o with -fPIC, x.o for libtally.a):
+    # explain says so, and --output picks the compile the session stored.
+    ex = json.loads(run([wrapper, "explain", "lib/tokenize.c", "--json", "--no-evidence"], d, env).stdout)
+    assert ex["other_compiles"], ex
+    ex = json.loads(run([wrapper, "explain", "lib/tokenize.c", "--output", "lib/.libs/tokenize.o", "--json",
+                         "--no-evidence"], d, env).stdout)
+    assert ex["lookup"] == "hit" and "-fPIC" in ex["compile"]["args"], ex
     run(["make", "clean"], d, env)
     run(["make", "-j2"], d, env)
     run(["make", "check"], d, env)
