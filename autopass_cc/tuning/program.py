@@ -307,7 +307,7 @@ class Program:
         """The compile record of an object a build moved or copied after compiling it (zlib's
         Makefile compiles ``-o objs/x.o`` and renames it ``x.lo``): among the records of objects
         with the same stem, one whose output has ``path``'s bytes, else (``find_moved``) one whose
-        baseline compile in the scratch tree has them -- the byte-identity a TU without a tuned
+        output is gone and whose baseline compile in the scratch tree has them -- the byte-identity a TU without a tuned
         pipeline has anyway.  Compiles with -fPIC/-fpic come first for a ``shared`` library's link
         (a small TU can compile to the same bytes either way).  None when nothing matches."""
         from ..toolchain import file_sha256
@@ -321,11 +321,13 @@ class Program:
         except OSError:
             return None
         for r in cands:
-            try:
-                if os.path.isfile(r["output"]) and file_sha256(r["output"]) == want:
-                    return r
-            except OSError:
-                pass
+            if os.path.lexists(r["output"]):
+                try:
+                    if os.path.isfile(r["output"]) and file_sha256(r["output"]) == want:
+                        return r
+                except OSError:
+                    pass
+                continue          # (another object of that name, e.g. x.c's beside an assembled x.o)
             inv = classify_record(r)
             if (not self.find_moved or not isinstance(inv, Invocation)
                     or any(t.output == r["output"] for t in self.tus)):
