@@ -364,6 +364,12 @@ class Session:
             raise SessionError(f"the run command never executes {os.path.relpath(self.program.target, self.project)} "
                                f"(callgrind saw it run {shown}); set target to the program it runs "
                                "(autopass-cc init --force --run CMD --target PATH)")
+        if ran:
+            for img in self.program.images[1:]:
+                if os.path.realpath(img.path) not in ran:
+                    self.report["notes"].append(
+                        f"the run never ran code of {os.path.relpath(img.path, self.project)} (another copy of the "
+                        "library may be loaded instead: LD_LIBRARY_PATH, rpath); its TUs are not tuned")
 
     def _evidence(self, tus: list[TUInfo], report: dict) -> None:
         try:

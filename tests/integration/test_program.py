@@ -166,3 +166,22 @@ def test_objects_renamed_after_their_compile_are_matched_by_content(wrapper, env
     assert _sha(base.files[lib]) == _sha(lib)
     cand = prog.link_config({work.tu_id: Pipeline().with_opt_level("O1").with_knob("unroll-count", 2)})
     assert _sha(cand.files[lib]) != _sha(lib)
+
+
+def test_a_library_the_run_loads_from_elsewhere_is_noted(wrapper, env, tmp_path):
+    """The run loads another copy of the build tree's library (LD_LIBRARY_PATH): its TUs would
+    be tuned blind, so the report says so."""
+    d = write_project(str(tmp_path / "p"), SHARED_SRC)
+    run([wrapper, "-O2", "-fPIC", "-c", "work.c"], d, env)
+    run([wrapper, "-shared", "work.o", "-Wl,-soname,libwork.so.1", "-o", "libwork.so.1"], d, env)
+    os.symlink("libwork.so.1", os.path.join(d, "libwork.so"))
+    for name in ("main.c", "lib.c"):
+        run([wrapper, "-O2", "-c", name], d, env)
+    run([wrapper, "main.o", "lib.o", "-L.", "-lwork", "-Wl,-rpath,$ORIGIN", "-o", "prog"], d, env)
+    os.makedirs(os.path.join(d, "elsewhere"))
+    shutil.copy2(os.path.join(d, "libwork.so.1"), os.path.join(d, "elsewhere", "libwork.so.1"))
+    run([wrapper, "init", "--force", "--run", "LD_LIBRARY_PATH=elsewhere ./prog", "--target", "prog",
+         "--on-miss", "off"], d, env)
+    r = run([wrapper, "tune", "--budget", "1", "--json", "--quiet"], d, {**env, "AUTOPASS_PROFILE": "callgrind"})
+    notes = json.loads(r.stdout)["notes"]
+    assert any("the run never ran code of libwork.so.1" in n for n in notes), notes
