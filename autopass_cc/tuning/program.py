@@ -202,9 +202,10 @@ def _link_of_copy(path: str, links: dict) -> dict | None:
 class Program:
     """The configured target as the build log knows it: the executable, the shared libraries of the
     build tree it links (each relinked too, so TUs in a library can be tuned), and their TUs.  A
-    libtool wrapper script as target stands for the executable it runs.  Raises BuildLogError (one
-    line, with the fix) when the log has no link of the target or no compile record of any of its
-    objects."""
+    libtool wrapper script as target stands for the executable it runs, a copy of a linked file
+    for that link.  ``find_moved=False`` skips the compiles that identify renamed objects (a
+    cheap look at which TUs a target has).  Raises BuildLogError (one line, with the fix) when the
+    log has no link of the target or no compile record of any of its objects."""
 
     def __init__(self, project: str, target: str, scratch: str, find_moved: bool = True):
         self.project = project
@@ -242,6 +243,7 @@ class Program:
         self._objects: dict[tuple, str] = {}
         self.images = [Image(0, self.target, self.link, [])]
         self._by_name: dict[str, list[dict]] = {}
+        self._by_stem: dict[str, list[dict]] | None = None
         for rec in compiles.values():
             self._by_name.setdefault(os.path.basename(rec["output"]), []).append(rec)
         real_links: dict = {}
@@ -307,15 +309,22 @@ class Program:
         """The compile record of an object a build moved or copied after compiling it (zlib's
         Makefile compiles ``-o objs/x.o`` and renames it ``x.lo``): among the records of objects
         with the same stem, one whose output has ``path``'s bytes, else (``find_moved``) one whose
-        output is gone and whose baseline compile in the scratch tree has them -- the byte-identity a TU without a tuned
-        pipeline has anyway.  Compiles with -fPIC/-fpic come first for a ``shared`` library's link
-        (a small TU can compile to the same bytes either way).  None when nothing matches."""
+        output is gone and whose baseline compile in the scratch tree has them -- the
+        byte-identity a TU without a tuned pipeline has anyway.  Compiles with -fPIC/-fpic come
+        first for a ``shared`` library's link (a small TU can compile to the same bytes either
+        way).  None when nothing matches."""
         from ..toolchain import file_sha256
-        stem = os.path.splitext(os.path.basename(path))[0]
+        if self._by_stem is None:
+            self._by_stem = {}
+            for name, recs in self._by_name.items():
+                self._by_stem.setdefault(os.path.splitext(name)[0], []).extend(recs)
+
         def pic(r: dict) -> bool:
             return any(a in ("-fPIC", "-fpic") for a in r["args"])
-        cands = sorted((r for name, recs in self._by_name.items() if os.path.splitext(name)[0] == stem
-                        for r in recs), key=lambda r: (pic(r) != shared, -r.get("time", 0)))
+        stem = os.path.splitext(os.path.basename(path))[0]
+        cands = sorted(self._by_stem.get(stem, []), key=lambda r: (pic(r) != shared, -r.get("time", 0)))
+        if not cands:
+            return None
         try:
             want = file_sha256(path)
         except OSError:
