@@ -317,7 +317,7 @@ class Session:
 
     def _hot_tus(self, base_bin: Linked, report: dict) -> list[TUInfo]:
         prog = self.program
-        infos = {t.tu_id: TUInfo(t.tu_id, t.rel) for t in prog.tus}
+        infos = {t.tu_id: TUInfo(t.tu_id, t.rel, shared=t.image > 0) for t in prog.tus}
         mode = self.settings["profile"]
         profiled = False
         if mode in ("auto", "callgrind"):

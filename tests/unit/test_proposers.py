@@ -153,3 +153,16 @@ def test_pass_pipeline_edit_a_diagnosis_blamed_is_not_tried_again():
             break
         tried.add(config_digest({**incumbent, **p.changes}))
         assert not (p.agent == "pass-pipeline" and p.edits == [str(edit)]), "a blamed pass edit came back"
+
+
+def test_the_shared_library_move_changes_only_tus_in_shared_libraries():
+    tus = [TUInfo("exe", "main.c", 0.5, [("f", 0.5)]), TUInfo("lib", "lib.c", 0.5, [("g", 0.5)], shared=True)]
+    prop, tried = OfflineProposer(seed=0, use_rules=False), {config_digest({})}
+    seen = []
+    for _ in range(6):
+        p = prop.ask(SearchState(tus, {}, [], Policy(), 24, set(tried)))
+        tried.add(config_digest(p.changes))
+        seen.append(p)
+    move = next(p for p in seen if "no semantic interposition" in p.rationale)
+    assert set(move.changes) == {"lib"}
+    assert set(move.changes["lib"].describe()) == {"-fno-plt", "-fno-semantic-interposition"}

@@ -56,12 +56,13 @@ class TUInfo:
     """What a proposer knows of one TU: ``tu_id``; ``source`` (path relative to the project);
     ``weight``: share of the run's time in this TU's functions (0..1), None without a profile;
     ``hot_functions``: ``[(name, share)]`` hottest first; ``evidence``: the TU's evidence summary
-    (tuning/evidence.py: a dict) or None."""
+    (tuning/evidence.py: a dict) or None; ``shared``: linked into a shared library."""
     tu_id: str
     source: str
     weight: float | None = None
     hot_functions: list = field(default_factory=list)
     evidence: dict | None = None
+    shared: bool = False
 
 
 @dataclass

@@ -14,7 +14,8 @@ Four phases, each over the TUs hottest first (``state.tus`` is ordered by profil
    the hottest first), alternating with phase 3.
 3. **Program-wide moves**: a short list of edits that often pay off at -O3 (ordered by how often
    they won in the AutoPass paper's ablation and in our own runs), tried on all hot TUs at once so
-   one trial covers the program.
+   one trial covers the program (one of them, direct calls in shared-library code, only on the
+   TUs linked into a shared library).
 4. **Local search**: hill climbing around the incumbent -- change one knob to a neighbouring value
    (halve, double, default) or toggle one flag, in one TU picked with probability proportional to
    its weight -- with a random multi-edit restart after ``patience`` trials without a gain.
@@ -31,9 +32,16 @@ from ...errors import PipelineError
 from ...pipeline import FLAG_FAMILIES, KNOBS, Pipeline, validate
 from .base import Edit, Proposal, Proposer, SearchState, config_digest
 
+#: The program-wide move that only applies to TUs linked into a shared library.
+SHARED_ONLY = "shared-library code: direct calls (no semantic interposition, no PLT)"
+
 #: Program-wide moves, most promising first.  Each is a list of edits applied together.
 GENERIC_MOVES: list[tuple[str, list[Edit]]] = [
     ("O2 instead of O3 (less code growth)", [Edit("opt_level", "", "O2")]),
+    # Code in a shared library calls its own global functions through the PLT and treats them
+    # as interposable (ELF default; clang's -fno-semantic-interposition / -fno-plt docs): direct
+    # calls instead.  Only a program that interposes the library's own symbols sees a difference.
+    (SHARED_ONLY, [Edit("flag", "semantic-interposition", "off"), Edit("flag", "plt", "off")]),
     ("more unrolling", [Edit("knob", "unroll-threshold", 1000), Edit("knob", "unroll-allow-partial", True)]),
     ("runtime unrolling", [Edit("knob", "unroll-runtime", True), Edit("knob", "unroll-max-count", 4)]),
     ("more inlining", [Edit("knob", "inline-threshold", 800)]),
@@ -182,6 +190,8 @@ class OfflineProposer(Proposer):
             why, edits = self._generic.pop(0)
             changes = {}
             for tu in state.tus:
+                if why == SHARED_ONLY and not getattr(tu, "shared", False):
+                    continue
                 p = state.incumbent.get(tu.tu_id, Pipeline())
                 if any(str(e) in _blamed(state.history, tu.tu_id) for e in edits):
                     continue
@@ -192,7 +202,8 @@ class OfflineProposer(Proposer):
                     continue
                 if p != state.incumbent.get(tu.tu_id, Pipeline()):
                     changes[tu.tu_id] = p
-            prop = self._make(state, changes, "generic", edits, why + " (all hot TUs)")
+            prop = self._make(state, changes, "generic", edits,
+                              why + (" (hot TUs in shared libraries)" if why == SHARED_ONLY else " (all hot TUs)"))
             if prop:
                 return prop
         while self._weak_queue:
