@@ -59,6 +59,9 @@ def init(run_cmd, target, budget, on_miss, check_cmd, force):
         target = os.path.normpath(first) if first else None
         if not target:
             raise AutopassError("cannot guess the target from --run; pass --target PATH")
+    if os.path.isdir(target):
+        raise AutopassError(f"--target {target} is a directory; give the program the run command starts "
+                            f"(e.g. {os.path.join(target, os.path.basename(os.path.normpath(target)))})")
     lines = ["# autopass-cc project settings (autopass-cc init)",
              f"run = {_toml_str(run_cmd)}", f"target = {_toml_str(target)}", f"budget = {budget}",
              f"on_miss = {_toml_str(on_miss)}"]
@@ -199,29 +202,44 @@ def explain(source, as_json, evidence, output):
                             "CC=autopass-cc first")
     if output:
         want = os.path.abspath(output)
-        picked = [r for r in recs if r["output"] == want]
-        if not picked:
+        recs_to_try = [r for r in recs if r["output"] == want][-1:]
+        if not recs_to_try:
             raise AutopassError(f"no compile of {source} writes {output}; its compiles write: "
                                 + ", ".join(os.path.relpath(r["output"]) for r in recs))
-        rec = picked[-1]
     else:
-        rec = recs[-1]
+        # Several compiles of one source (libtool's x.o and .libs/x.o): the latest one a session
+        # stored a pipeline for, else the latest.
+        recs_to_try = list(reversed(recs))
+
+    def look(rec: dict):
+        inv = classify_record(rec)
+        if not isinstance(inv, Invocation):
+            raise AutopassError(f"the recorded compile of {source} is not interceptable ({inv.reason})")
+        ident = compiler_identity(rec["compiler"])
+        pre = subprocess.run([rec["compiler"]] + cachekey.preprocess_args(inv), cwd=rec["cwd"], capture_output=True)
+        if pre.returncode != 0:
+            raise AutopassError(f"{source} does not preprocess now: {pre.stderr.decode(errors='replace').strip()[:200]}")
+        key = cachekey.compute(inv, ident, rec["cwd"], pre.stdout,
+                               native_cpu=host_cpu(rec["compiler"]) if inv.uses_native else None, project=project)
+        store = open_store()
+        try:
+            return (rec, key, *lookup(store, key, settings), store.get_by_tu(key.tu_id))
+        finally:
+            store.close()
+    found = None
+    for i, rec in enumerate(recs_to_try):
+        try:
+            res = look(rec)
+        except AutopassError:
+            if found is None and i == len(recs_to_try) - 1:
+                raise
+            continue
+        found = found or res                      # the latest compile, if none has an entry
+        if res[3] != "miss":
+            found = res
+            break
+    rec, key, pipeline, status, entry, stale_entry = found
     others = [os.path.relpath(r["output"]) for r in recs if r is not rec]
-    inv = classify_record(rec)
-    if not isinstance(inv, Invocation):
-        raise AutopassError(f"the recorded compile of {source} is not interceptable ({inv.reason})")
-    ident = compiler_identity(rec["compiler"])
-    pre = subprocess.run([rec["compiler"]] + cachekey.preprocess_args(inv), cwd=rec["cwd"], capture_output=True)
-    if pre.returncode != 0:
-        raise AutopassError(f"{source} does not preprocess now: {pre.stderr.decode(errors='replace').strip()[:200]}")
-    key = cachekey.compute(inv, ident, rec["cwd"], pre.stdout,
-                           native_cpu=host_cpu(rec["compiler"]) if inv.uses_native else None, project=project)
-    store = open_store()
-    try:
-        pipeline, status, entry = lookup(store, key, settings)
-        stale_entry = store.get_by_tu(key.tu_id)
-    finally:
-        store.close()
     out = {"source": os.path.relpath(path, project), "compile": {"cwd": rec["cwd"], "compiler": rec["compiler"],
                                                                    "args": rec["args"], "output": rec["output"]},
            "other_compiles": others,

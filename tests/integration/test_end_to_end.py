@@ -167,9 +167,10 @@ def test_libtool_shared_library_project(wrapper, env, program):
     assert objects(d) == before_objs
     assert not os.path.exists(os.path.join(d, ".autopass", "swap.json"))
     # libtool compiles each library source twice (.libs/x.o with -fPIC, x.o for libtally.a):
-    # explain says so, and --output picks the compile the session stored.
+    # explain shows the one the session stored and names the other; --output picks one.
     ex = json.loads(run([wrapper, "explain", "lib/tokenize.c", "--json", "--no-evidence"], d, env).stdout)
-    assert ex["other_compiles"], ex
+    assert ex["other_compiles"] == ["lib/tokenize.o"], ex          # the stored (PIC) compile comes first
+    assert ex["lookup"] == "hit" and ex["compile"]["output"].endswith("lib/.libs/tokenize.o"), ex
     ex = json.loads(run([wrapper, "explain", "lib/tokenize.c", "--output", "lib/.libs/tokenize.o", "--json",
                          "--no-evidence"], d, env).stdout)
     assert ex["lookup"] == "hit" and "-fPIC" in ex["compile"]["args"], ex

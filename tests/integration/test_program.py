@@ -185,3 +185,12 @@ def test_a_library_the_run_loads_from_elsewhere_is_noted(wrapper, env, tmp_path)
     r = run([wrapper, "tune", "--budget", "1", "--json", "--quiet"], d, {**env, "AUTOPASS_PROFILE": "callgrind"})
     notes = json.loads(r.stdout)["notes"]
     assert any("the run never ran code of libwork.so.1" in n for n in notes), notes
+
+
+def test_init_refuses_a_directory_as_target(wrapper, env, tmp_path):
+    """CMake puts a program in a directory of its name (build/xmlwf/xmlwf): --target build/xmlwf
+    would later read as 'no link of build/xmlwf'; init says what is wrong at once."""
+    d = write_project(str(tmp_path / "p"), SRC)
+    os.makedirs(os.path.join(d, "build", "xmlwf"))
+    r = run([wrapper, "init", "--force", "--run", "build/xmlwf/xmlwf x", "--target", "build/xmlwf"], d, env, check=False)
+    assert r.returncode != 0 and "is a directory" in r.stderr and "build/xmlwf/xmlwf" in r.stderr, r.stderr
