@@ -74,7 +74,8 @@ def plot(report: dict, path: str) -> str | None:
     ax.set_xlabel("trial")
     ax.set_ylabel("speedup (ratio of medians)")
     ax.set_title(f"autopass-cc session {report['session']}")
-    ax.legend(loc="best", fontsize=8)
+    if xs or best or report.get("winner"):
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

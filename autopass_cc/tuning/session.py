@@ -226,6 +226,11 @@ class Session:
         inc_bin = base_bin
         measured = {base_bin.digest(): "baseline"}
         tried = {config_digest(incumbent)}
+        earlier = self._tried_before(report["baseline"]["binary_sha256"])
+        if earlier:
+            tried |= earlier
+            report["notes"].append(f"{len(earlier)} configuration(s) measured by earlier sessions on this same "
+                                   "build (not faster there) are not tried again")
         history: list[TrialResult] = []
         bar = self._bar()
         dup_streak = 0
@@ -268,7 +273,7 @@ class Session:
                     incumbent, inc_bin = config, cand_bin
                 history.append(result)
                 proposer.tell(result)
-                report["trials"].append(self._trial_dict(result))
+                report["trials"].append({**self._trial_dict(result), "config": digest})
                 if bar is not None:
                     bar.set_postfix_str(f"{result.verdict} {result.ratio:.3f}x" if result.ratio else result.verdict)
                     bar.update(result.verdict != "same-binary")
@@ -493,6 +498,25 @@ class Session:
         return {"by_tu": out, "blamed": blamed,
                 "summary": "; ".join(f"{k}: {v.get('summary', '')}" for k, v in out.items())}
 
+    def _tried_before(self, baseline_sha: str) -> set:
+        """Digests of the configurations earlier sessions of this project measured, and did not
+        accept, on a baseline with the same bytes (same sources, flags and compiler): a new session
+        spends its budget on something else.  Reports without digests (older versions) give none."""
+        import glob
+        out: set = set()
+        for path in glob.glob(os.path.join(state_dir(self.project), "sessions", "*", "session.json")):
+            if os.path.dirname(path) == self.dir:
+                continue
+            try:
+                with open(path, encoding="utf-8") as f:
+                    old = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if (old.get("baseline") or {}).get("binary_sha256") != baseline_sha:
+                continue
+            out |= {t["config"] for t in old.get("trials", []) if t.get("config") and not t.get("accepted")}
+        return out
+
     def _trial_dict(self, r: TrialResult) -> dict:
         return {"trial": r.trial, "agent": r.proposal.agent, "edits": [str(e) for e in r.proposal.edits],
                 "rationale": r.proposal.rationale,
@@ -504,13 +528,23 @@ class Session:
 
     def _store(self, winner: dict, tus: list[TUInfo], report: dict, ident: dict) -> list[dict]:
         """Cache every TU of the target: the winner's pipeline where it has one, else the baseline
-        (so tuning on link does not start again for TUs already examined)."""
+        (so tuning on link does not start again for TUs already examined) -- except over an entry an
+        earlier session won with, which stays."""
         store = open_store(size_limit=self.settings["cache_size"])
         tuned_ids = {t.tu_id for t in tus}
         stored = []
         try:
             for t in self.program.tus:
                 key = tu_cache_key(t, ident, self.project)
+                if t.tu_id not in winner:
+                    # A pipeline an earlier session confirmed for this exact TU stays: a session
+                    # that finds nothing (noise, another budget) does not undo a measured win.
+                    old = store.get_tuned(key.digest)
+                    if old and (old.get("provenance") or {}).get("status") == "won":
+                        stored.append({"source": t.rel, "key": key.digest,
+                                       "pipeline": Pipeline.from_dict(old["pipeline"]).describe(),
+                                       "status": f"kept: won in session {old['provenance'].get('session')}"})
+                        continue
                 pipe = winner.get(t.tu_id, Pipeline())
                 why = ("won" if t.tu_id in winner else
                        "tuned; no significant gain over the user's flags" if t.tu_id in self._touched else

@@ -103,3 +103,53 @@ def test_stored_status_tells_tuned_from_untouched_tus(tmp_path, wrapper, env, mo
     status = {s["source"]: s["status"] for s in report["stored"]}
     assert status["work.c"] in ("won", "tuned; no significant gain over the user's flags"), status
     assert status["main.c"] == "hot, but no trial changed it within the budget", status
+
+
+SLOW_SRC = {
+    "main.c": '#include <stdio.h>\nunsigned work(unsigned);\nint main(void){printf("%u\\n", work(3000));return 0;}\n',
+    # Built at -O0 by the user: -O2 is several times faster, a win no noise can hide.
+    "work.c": "unsigned work(unsigned n){unsigned s=0;for(unsigned i=0;i<n*20000;i++) s+=i*i%7;return s;}\n",
+}
+
+
+def test_sessions_remember_what_was_measured_and_keep_earlier_wins(tmp_path, wrapper, env, monkeypatch):
+    """A second session on the same build does not measure again what the first measured, and a
+    session that finds nothing does not replace a pipeline an earlier session won with."""
+    d = write_project(str(tmp_path / "p"), SLOW_SRC)
+    for name in SLOW_SRC:
+        run([wrapper, "-O0", "-c", name], d, env)
+    run([wrapper, "main.o", "work.o", "-o", "prog"], d, env)
+    for k in list(os.environ):
+        if k.startswith(("AUTOPASS_", "OPENAI_")):
+            monkeypatch.delenv(k)
+    for k, v in env.items():
+        if k.startswith("AUTOPASS_") or k == "XDG_CONFIG_HOME":
+            monkeypatch.setenv(k, v)
+    work = _work_id(d, tmp_path)
+    # (a knob without an optimization level changes nothing at the user's -O0: not accepted)
+    fast, other = Pipeline().with_opt_level("O2"), Pipeline().with_knob("inline-threshold", 10)
+
+    def session(moves):
+        monkeypatch.setattr(session_mod, "make_proposer", lambda *a, **k: Scripted(work, 0, list(moves)))
+        return session_mod.Session(d, config.load(d, {"budget": 2}), progress=False, note=lambda m: None).run()
+
+    first = session([fast])
+    assert first["winner"] and {s["source"]: s["status"] for s in first["stored"]}["work.c"] == "won", first
+    second = session([other])
+    third = session([other])
+    assert [t["config"] for t in third["trials"]] == [], third["trials"]     # measured by the second: skipped
+    assert any("earlier sessions" in n for n in third["notes"]), third["notes"]
+    for rep in (second, third):
+        status = {s["source"]: s["status"] for s in rep["stored"]}
+        assert status["work.c"].startswith("kept: won in session"), status
+    s = Session_store_entry(work, d)
+    assert s["pipeline"]["opt_level"] == "O2"
+
+
+def Session_store_entry(work_id, project):
+    from autopass_cc.store import open_store
+    store = open_store()
+    try:
+        return store.get_by_tu(work_id)
+    finally:
+        store.close()
