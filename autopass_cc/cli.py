@@ -119,6 +119,7 @@ def _group_counters(counters: dict) -> dict:
             "object_uncacheable": counters.get("object_uncacheable", 0),
             "passthrough": sum(passthrough.values()), "passthrough_by_reason": passthrough,
             "internal_errors": sum(errors.values()), "errors_by_kind": errors, "links": counters.get("links", 0),
+            "one_step_links": counters.get("one_step_links", 0),
             "served_by_server": counters.get("served", 0)}
 
 
@@ -158,7 +159,8 @@ def stats(as_json, zero):
             ("  not cacheable", data["object_uncacheable"]), ("objects cached", data["objects_cached"]),
             ("pass-throughs", data["passthrough"])]
     rows += [(f"  {k}", v) for k, v in sorted(data["passthrough_by_reason"].items(), key=lambda kv: -kv[1])]
-    rows += [("links recorded", data["links"]), ("calls served by the compile server", data["served_by_server"]),
+    rows += [("links recorded", data["links"]), ("  one-step builds split", data["one_step_links"]),
+             ("calls served by the compile server", data["served_by_server"]),
              ("internal errors", data["internal_errors"])]
     rows += [(f"  {k}", v) for k, v in sorted(data["errors_by_kind"].items())]
     rows += [("tuned TUs", f"{data['tuned_tus']} ({data['tuned_tus_faster']} with a faster pipeline)"),

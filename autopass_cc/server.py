@@ -60,7 +60,7 @@ IDLE_S = 600.0
 #: Modules a compile may import, loaded once in the server so children start warm.
 PRELOAD = ("autopass_cc.wrapper", "autopass_cc.invocation", "autopass_cc.cachekey", "autopass_cc.store",
            "autopass_cc.objcache", "autopass_cc.emit", "autopass_cc.config", "autopass_cc.toolchain",
-           "autopass_cc.buildlog", "autopass_cc.pipeline", "autopass_cc.errors",
+           "autopass_cc.buildlog", "autopass_cc.pipeline", "autopass_cc.errors", "autopass_cc.onestep",
            "subprocess", "sqlite3", "hashlib", "marshal", "select", "json", "tomllib", "fcntl", "resource",
     "_sha1", "_sha256", "_blake2")
 

@@ -232,6 +232,16 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
         return _exec_real(compiler, args)
 
     if isinstance(inv, Skip):
+        if inv.is_link and project and settings and os.environ.get("AUTOPASS_SPLIT", "1") != "0":
+            from .onestep import split
+            plan = split(args, cwd, project)
+            if plan is not None:
+                counters.incr("one_step_links")
+                counters.flush()
+                rc = _compile_each(compiler, plan, cwd, cplusplus)
+                if rc:
+                    return rc
+                args = plan.link_args
         counters.incr("passthrough:" + inv.reason)
         if inv.is_link and project and settings:
             try:
@@ -631,6 +641,28 @@ def _record(project, compiler, inv, args, cwd, key_digest, tu_id, status, cplusp
             "key": key_digest, "tu_id": tu_id, "lookup": status, "cplusplus": bool(cplusplus)})
     except OSError:
         pass
+
+
+def _compile_each(compiler: str, plan, cwd: str, cplusplus: bool) -> int:
+    """Run the compiles of a split one-step build (onestep.py) through autopass-cc itself, one after
+    another as clang would (its diagnostics in order); returns 0, or the first failing exit code
+    after all have run (clang compiles every source before it gives up on the link)."""
+    import subprocess
+    import sysconfig
+    client = os.path.join(sysconfig.get_path("scripts"), "autopass-c++" if cplusplus else "autopass-cc")
+    head = [client] if os.access(client, os.X_OK) else [sys.executable, "-m", __name__]
+    env = {**os.environ, DEPTH_VAR: str(_depth() + 1)}
+    failed = 0
+    for cargs in plan.compiles:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:
+            pass
+        r = subprocess.run(head + [compiler] + cargs, cwd=cwd, env=env)
+        if r.returncode != 0 and not failed:
+            failed = r.returncode if r.returncode > 0 else 1
+    return failed
 
 
 def _on_link(compiler, args, cwd, project, settings, counters) -> None:

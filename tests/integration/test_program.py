@@ -194,3 +194,30 @@ def test_init_refuses_a_directory_as_target(wrapper, env, tmp_path):
     os.makedirs(os.path.join(d, "build", "xmlwf"))
     r = run([wrapper, "init", "--force", "--run", "build/xmlwf/xmlwf x", "--target", "build/xmlwf"], d, env, check=False)
     assert r.returncode != 0 and "is a directory" in r.stderr and "build/xmlwf/xmlwf" in r.stderr, r.stderr
+
+
+def test_a_one_step_build_is_split_so_it_can_be_cached_and_tuned(wrapper, env, tmp_path):
+    """cc CFLAGS -o prog a.c b.c -lm (sqlite's shell, many small Makefiles): in a project it is
+    compiled source by source through autopass-cc and linked; the program is byte-identical to
+    clang's one-step build, a rebuild hits the object cache, a session can relink it, and a
+    compile error reads and exits as clang's.  Outside a project the command is not touched."""
+    d = write_project(str(tmp_path / "p"), SRC)
+    cmd = ["-O2", "-DUNUSED=1", "-o", "prog", "main.c", "work.c", "lib.c", "-lm"]
+    run([wrapper] + cmd, d, env)
+    run(["clang-19"] + [a if a != "prog" else "ref" for a in cmd], d, env)
+    assert _sha(os.path.join(d, "prog")) == _sha(os.path.join(d, "ref"))
+    run([wrapper] + cmd, d, env)
+    s = json.loads(run([wrapper, "stats", "--json"], d, env).stdout)
+    assert s["one_step_links"] == 2 and s["object_hits"] == 3 and s["internal_errors"] == 0, s
+    prog = Program(d, "prog", str(tmp_path / "scratch"))
+    assert sorted(os.path.basename(t.source) for t in prog.tus) == ["lib.c", "main.c", "work.c"]
+    assert _sha(prog.link_config({}).binary) == _sha(os.path.join(d, "prog"))
+    with open(os.path.join(d, "bad.c"), "w") as f:
+        f.write("int g(void) { return missing; }\n")
+    ours = run([wrapper, "-O2", "-o", "p2", "main.c", "bad.c"], d, env, check=False)
+    theirs = run(["clang-19", "-O2", "-o", "p2", "main.c", "bad.c"], d, env, check=False)
+    assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr) and ours.returncode == 1
+    plain = str(tmp_path / "plain")
+    shutil.copytree(d, plain, ignore=shutil.ignore_patterns(".autopass", "autopass.toml"))
+    run([wrapper] + cmd, plain, env)
+    assert not os.path.exists(os.path.join(plain, ".autopass"))
