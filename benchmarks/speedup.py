@@ -47,10 +47,10 @@ def _make(cc, cflags=None, ldflags=None):
     return [cmd]
 
 
-def _cmake(cc, cflags=None, ldflags=None):
-    conf = ["cmake", "-S", ".", "-B", "build", f"-DCMAKE_C_COMPILER={cc}"]
+def _cmake(cc, cflags=None, ldflags=None, lang="C"):
+    conf = ["cmake", "-S", ".", "-B", "build", f"-DCMAKE_{lang}_COMPILER={cc}"]
     if cflags:
-        conf.append(f"-DCMAKE_C_FLAGS={cflags}")
+        conf.append(f"-DCMAKE_{lang}_FLAGS={cflags}")
     if ldflags:
         conf.append(f"-DCMAKE_EXE_LINKER_FLAGS={ldflags}")
     return [conf, ["cmake", "--build", "build", "-j2"]]
@@ -61,12 +61,7 @@ def _cmake_cxx(cc, cflags=None, ldflags=None):
     clang-19 -> clang++-19)."""
     head, name = os.path.split(cc)
     cxx = os.path.join(head, name.replace("autopass-cc", "autopass-c++").replace("clang-", "clang++-"))
-    conf = ["cmake", "-S", ".", "-B", "build", f"-DCMAKE_CXX_COMPILER={cxx}"]
-    if cflags:
-        conf.append(f"-DCMAKE_CXX_FLAGS={cflags}")
-    if ldflags:
-        conf.append(f"-DCMAKE_EXE_LINKER_FLAGS={ldflags}")
-    return [conf, ["cmake", "--build", "build", "-j2"]]
+    return _cmake(cxx, cflags, ldflags, lang="CXX")
 
 
 def _autotools(cc, cflags=None, ldflags=None):

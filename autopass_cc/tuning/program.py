@@ -494,6 +494,17 @@ def recover(project: str) -> str | None:
     return "; ".join(notes) or None
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    """``dst`` becomes a hard link to ``src`` (a copy with its mode and times across file systems),
+    replacing whatever was at ``dst``."""
+    if os.path.lexists(dst):
+        os.unlink(dst)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 class BinarySwap:
     """Context manager putting scratch files at the target's paths (see module docstring):
     ``targets`` are the executable and the shared libraries a run loads (:attr:`Program.images`).
@@ -514,12 +525,7 @@ class BinarySwap:
         for target, backup in self.backups.items():
             os.makedirs(os.path.dirname(backup), exist_ok=True)
             if self.existed[target]:
-                if os.path.lexists(backup):
-                    os.unlink(backup)
-                try:
-                    os.link(target, backup)
-                except OSError:
-                    shutil.copy2(target, backup)
+                _link_or_copy(target, backup)
         tmp = _journal(self.project) + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump({"files": [{"target": t, "backup": self.backups[t], "existed": self.existed[t]}
@@ -535,12 +541,7 @@ class BinarySwap:
             if self.current.get(target) == scratch:
                 continue
             tmp = target + ".autopass-tmp"
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
-            try:
-                os.link(scratch, tmp)
-            except OSError:
-                shutil.copy2(scratch, tmp)
+            _link_or_copy(scratch, tmp)
             os.replace(tmp, target)
             self.current[target] = scratch
 

@@ -43,10 +43,10 @@ class Scripted(Proposer):
         return Proposal({self.tu_id: p}, "scripted", "scripted", p.describe())
 
 
-def _project(tmp_path, wrapper, env, monkeypatch) -> str:
-    d = write_project(str(tmp_path / "p"), SRC)
-    for name in SRC:
-        run([wrapper, "-O3", "-c", name], d, env)
+def _project(tmp_path, wrapper, env, monkeypatch, src=SRC, opt="-O3") -> str:
+    d = write_project(str(tmp_path / "p"), src)
+    for name in src:
+        run([wrapper, opt, "-c", name], d, env)
     run([wrapper, "main.o", "work.o", "-o", "prog"], d, env)
     for k in list(os.environ):
         if k.startswith(("AUTOPASS_", "OPENAI_")):
@@ -115,16 +115,7 @@ SLOW_SRC = {
 def test_sessions_remember_what_was_measured_and_keep_earlier_wins(tmp_path, wrapper, env, monkeypatch):
     """A second session on the same build does not measure again what the first measured, and a
     session that finds nothing does not replace a pipeline an earlier session won with."""
-    d = write_project(str(tmp_path / "p"), SLOW_SRC)
-    for name in SLOW_SRC:
-        run([wrapper, "-O0", "-c", name], d, env)
-    run([wrapper, "main.o", "work.o", "-o", "prog"], d, env)
-    for k in list(os.environ):
-        if k.startswith(("AUTOPASS_", "OPENAI_")):
-            monkeypatch.delenv(k)
-    for k, v in env.items():
-        if k.startswith("AUTOPASS_") or k == "XDG_CONFIG_HOME":
-            monkeypatch.setenv(k, v)
+    d = _project(tmp_path, wrapper, env, monkeypatch, src=SLOW_SRC, opt="-O0")
     work = _work_id(d, tmp_path)
     # (a knob without an optimization level changes nothing at the user's -O0: not accepted)
     fast, other = Pipeline().with_opt_level("O2"), Pipeline().with_knob("inline-threshold", 10)
