@@ -233,15 +233,19 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
 
     if isinstance(inv, Skip):
         if inv.is_link and project and settings and os.environ.get("AUTOPASS_SPLIT", "1") != "0":
-            from .onestep import split
-            plan = split(args, cwd, project)
-            if plan is not None:
-                counters.incr("one_step_links")
-                counters.flush()
-                rc = _compile_each(compiler, plan, cwd, cplusplus)
-                if rc:
-                    return rc
-                args = plan.link_args
+            try:
+                from .onestep import split
+                plan = split(args, cwd, project)
+                if plan is not None:
+                    counters.incr("one_step_links")
+                    counters.flush()
+                    rc = _compile_each(compiler, plan, cwd, cplusplus)
+                    if rc:
+                        return rc
+                    args = plan.link_args
+            except Exception as e:  # a bug here must not break the build: the command as given
+                warn(f"internal error splitting a one-step build ({type(e).__name__}: {e}); running it as given")
+                counters.incr("error:internal")
         counters.incr("passthrough:" + inv.reason)
         if inv.is_link and project and settings:
             try:
