@@ -25,8 +25,9 @@ Steps (ARCHITECTURE.md, data flow; the AutoPass loop):
 
 The user's objects are never written; the target binary is swapped only for the duration of a run
 and restored on exit, Ctrl-C (KeyboardInterrupt), SIGTERM, or -- for SIGKILL -- by the next session.
-The scratch tree (an object per TU and pipeline tried) is removed at the end unless
-``AUTOPASS_KEEP_SCRATCH=1``; the report stays in ``.autopass/sessions/<id>/``.
+The scratch tree (an object per TU and pipeline tried), the evidence files (remark YAML, IR) and the
+profile are removed at the end unless ``AUTOPASS_KEEP_SCRATCH=1``; the report stays in
+``.autopass/sessions/<id>/``.
 """
 
 from __future__ import annotations
@@ -184,7 +185,10 @@ class Session:
                         return self._session()
                 finally:
                     if not os.environ.get("AUTOPASS_KEEP_SCRATCH"):
-                        shutil.rmtree(os.path.join(self.dir, "scratch"), ignore_errors=True)
+                        # Objects, remark YAML and IR (175 MB for sqlite3.c) and callgrind output:
+                        # the report keeps what was learnt from them.
+                        for sub in ("scratch", "evidence", "profile"):
+                            shutil.rmtree(os.path.join(self.dir, sub), ignore_errors=True)
         finally:
             if old_term is not None:
                 signal.signal(signal.SIGTERM, old_term)

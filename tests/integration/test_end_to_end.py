@@ -160,6 +160,9 @@ def test_libtool_shared_library_project(wrapper, env, program):
     before_objs = objects(d)
     report = json.loads(run([wrapper, "tune", "--budget", "2", "--json", "--quiet"], d, env).stdout)
     assert report["target"] == binary
+    # objects, remarks, IR and callgrind files go; the report stays
+    sdir = os.path.dirname(report["files"]["json"])
+    assert sorted(set(os.listdir(sdir)) & {"scratch", "evidence", "profile"}) == [], os.listdir(sdir)
     hot = [os.path.basename(t["source"]) for t in report["tus"]]
     assert "tokenize.c" in hot[:3], hot          # the library's TUs are profiled and tuned
     assert sum(t["verdict"] != "same-binary" for t in report["trials"]) == 2
