@@ -10,9 +10,9 @@ import json
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
-import stat
 import sysconfig
 import tempfile
 
@@ -185,7 +185,7 @@ def _is_baseline(entry: dict) -> bool:
 @click.option("--evidence/--no-evidence", default=True, help="Show the TU's optimization evidence summary.")
 @click.option("--output", "output", metavar="OBJ",
               help="Of several compiles of SOURCE (libtool's x.o and .libs/x.o), the one writing OBJ "
-                   "(default: the latest).")
+                   "(default: the latest one with a tuned entry, else the latest).")
 def explain(source, as_json, evidence, output):
     """Which pipeline SOURCE gets, why, and with what evidence."""
     from . import buildlog, cachekey
