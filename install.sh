@@ -21,7 +21,7 @@ for arg in "$@"; do
 done
 
 need_apt=()
-for tool in clang-19 opt-19 llvm-profdata-19 ld.lld-19 make cmake autoreconf valgrind; do
+for tool in clang-19 opt-19 llvm-profdata-19 ld.lld-19 make cmake ninja autoreconf libtoolize valgrind; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
@@ -29,7 +29,7 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
   $sudo_ apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq \
-    clang-19 llvm-19 lld-19 make cmake autoconf automake libtool valgrind >/dev/null
+    clang-19 llvm-19 lld-19 make cmake ninja-build autoconf automake libtool valgrind >/dev/null
 fi
 
 py="${PYTHON:-python3}"
