@@ -246,7 +246,10 @@ def test_interrupted_session_leaves_the_binary_as_it_was(wrapper, env, program, 
     run(["make", f"CC={wrapper}", "-j2"], d, env)
     target = os.path.join(d, "kernels")
     before = (sha(target), os.stat(target).st_mtime_ns, os.stat(target).st_ino)
-    p = subprocess.Popen([wrapper, "tune", "--quiet"], cwd=d, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A runner that starts the suite in the background (``cmd &`` in a script) leaves SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler: give the session the default back.
+    p = subprocess.Popen([wrapper, "tune", "--quiet"], cwd=d, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     journal = os.path.join(d, ".autopass", "swap.json")
     deadline = time.time() + 120
     while not os.path.exists(journal) and time.time() < deadline and p.poll() is None:
