@@ -12,20 +12,17 @@ import os
 import subprocess
 import sys
 
-from .. import buildlog
-
 
 def _untuned(project: str, output: str) -> bool:
     """True when a TU linked into ``output`` (the link's output path) or into a shared library of the
     build tree it links was compiled without a cache entry ("miss")."""
     from ..errors import AutopassError
     from .program import Program
-    compiles, _ = buildlog.latest(buildlog.read(project))
     try:
         prog = Program(project, output, os.path.join(project, ".autopass", "unused-scratch"), find_moved=False)
     except AutopassError:
         return False
-    return any(compiles.get(t.output, {}).get("lookup") in ("miss", "refused", None) for t in prog.tus)
+    return any(prog.compiles.get(t.output, {}).get("lookup") in ("miss", "refused", None) for t in prog.tus)
 
 
 def tune_at_link(project: str, settings: dict, warn, output: str | None = None) -> None:

@@ -214,15 +214,17 @@ class Program:
         self.target = os.path.abspath(os.path.join(project, target))
         self.scratch = scratch
         compiles, links = buildlog.latest(buildlog.read(project))
+        self.compiles = compiles      # the build log's newest compile record per output path
         self.link = links.get(self.target) or links.get(os.path.realpath(self.target))
         if self.link is None:
-            for real in libtool_programs(self.target):
+            behind = libtool_programs(self.target)
+            for real in behind:
                 self.link = links.get(real)
                 if self.link is not None:
                     self.target = real
                     break
             else:
-                if libtool_programs(self.target):
+                if behind:
                     raise BuildLogError(f"the build log has no link of the program libtool's wrapper script {target} "
                                         f"runs; build it once through the wrapper (make clean && make CC=autopass-cc) "
                                         f"in {project}")
@@ -253,8 +255,7 @@ class Program:
                 real_links.update({os.path.realpath(k): v for k, v in links.items() if k and _is_shared(k)})
             return real_links
         for img in self.images:          # grows while it is walked: libraries of libraries
-            libs = {i: p for i, p in _library_args(img.link)}
-            for inp in list(img.link["inputs"]) + list(libs.values()):
+            for inp in list(img.link["inputs"]) + [path for _, path in _library_args(img.link)]:
                 if inp in compiles:
                     self._add(compiles[inp], None, img)
                 elif inp.endswith(".a") and os.path.isfile(inp):
