@@ -54,6 +54,7 @@ DEFAULTS: dict = {
     "min_gain": 0.005,         # smallest speedup (a ratio - 1) worth keeping; +-2x it ends a measurement
     "max_tus": 6,              # most TUs a session tunes (the hottest first)
     "profile": "auto",         # "auto" | "callgrind" | "none": how hot TUs are found
+    "pgo": True,               # record an instrumentation profile of the run: candidates may use it
     "cache_size": 2 * 1024 ** 3,   # bytes (the object cache; least-recently-used eviction beyond it)
     "object_cache": True,      # cache compiled objects (objcache.py); AUTOPASS_OBJECT_CACHE=0 turns it off
     "llm": {},                 # base_url, model, api_key, timeout, max_calls, schema_mode ...
@@ -61,7 +62,7 @@ DEFAULTS: dict = {
 
 _INT_KEYS = {"budget", "seed", "min_rounds", "max_rounds", "confirm_rounds", "max_tus", "cache_size"}
 _FLOAT_KEYS = {"run_timeout", "confidence", "min_gain"}
-_BOOL_KEYS = {"allow_unsafe_math", "allow_native", "object_cache"}
+_BOOL_KEYS = {"allow_unsafe_math", "allow_native", "object_cache", "pgo"}
 _CHOICES = {"on_miss": ("off", "link"), "proposer": ("auto", "offline", "random", "llm"),
             "metric": ("cpu", "wall"), "profile": ("auto", "callgrind", "none")}
 

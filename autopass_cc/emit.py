@@ -236,7 +236,7 @@ def compile_tu(compiler: str, inv: Invocation, args: list[str], pipeline: Pipeli
     step1 = front + ["-Xclang", "-disable-llvm-passes", "-emit-llvm"]
     step2 = [opt] + [f"-{n}={v}" for n, v in pipeline.knobs] + [f"-passes={pipeline.passes}", out_abs, "-o", tmp_bc]
     level = [f"-{pipeline.opt_level}"] if pipeline.opt_level else []
-    step3 = ([compiler] + backend_args(inv) + level + [a for a in pipeline.clang_args() if a != f"-{pipeline.opt_level}"]
+    step3 = ([compiler] + backend_args(inv) + level + pipeline.backend_clang_args()
              + ["-Wno-unused-command-line-argument", "-Xclang", "-disable-llvm-passes", "-c", tmp_bc, "-o", out_abs])
     stdout, stderr, cmds = b"", b"", []
     try:

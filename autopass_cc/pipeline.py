@@ -8,7 +8,11 @@ A Pipeline says how to compile one translation unit beyond the user's own flags:
   ``-funroll-loops -fno-unroll-loops`` unrepresentable;
 * ``knobs``: typed ``-mllvm`` options with ranges, e.g. ``("unroll-threshold", "600")``;
 * ``passes``: an optional ``opt -passes=`` pipeline string, applied through the split route
-  (ARCHITECTURE.md decision 1).
+  (ARCHITECTURE.md decision 1);
+* ``profile``: an optional instrumentation profile for clang's PGO, named by the SHA-256 of the
+  merged ``.profdata`` a session recorded from the run command (tuning/pgo.py) and kept in the
+  cache directory (:func:`profile_path`); it becomes ``-fprofile-instr-use=PATH``.  Never a path
+  a proposer chose: only the digest, checked against the file's bytes before each compile.
 
 Nothing reaches a command line except through :meth:`Pipeline.clang_args` of a validated Pipeline,
 and validation accepts only names in the tables below (ARCHITECTURE.md decision 4).  Text proposed
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -152,6 +157,8 @@ PIPELINE_ONLY_FAMILIES = frozenset({"unroll-loops", "vectorize", "slp-vectorize"
 _PASSES_RE = re.compile(r"^[A-Za-z0-9<>;,=()_.\-]+$")
 #: How an integer knob value must look.
 _INT_RE = re.compile(r"^-?[0-9]{1,6}$")
+#: How a profile's name must look: a SHA-256 in lowercase hex.
+_PROFILE_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _canon_knob_value(knob: Knob, value) -> str:
@@ -190,10 +197,11 @@ class Pipeline:
     flags: tuple = ()
     knobs: tuple = ()
     passes: str | None = None
+    profile: str | None = None
 
     # -- construction ---------------------------------------------------------------------
     def with_opt_level(self, level: str | None) -> "Pipeline":
-        return Pipeline(level, self.flags, self.knobs, self.passes)
+        return Pipeline(level, self.flags, self.knobs, self.passes, self.profile)
 
     def with_flag(self, family: str, choice: str | None) -> "Pipeline":
         """Set (or with None remove) one flag family's choice."""
@@ -202,7 +210,7 @@ class Pipeline:
             d.pop(family, None)
         else:
             d[family] = choice
-        return Pipeline(self.opt_level, tuple(sorted(d.items())), self.knobs, self.passes)
+        return Pipeline(self.opt_level, tuple(sorted(d.items())), self.knobs, self.passes, self.profile)
 
     def with_knob(self, name: str, value) -> "Pipeline":
         """Set (or with None remove) one ``-mllvm`` knob; the value is canonicalised and
@@ -214,16 +222,21 @@ class Pipeline:
             if name not in KNOBS:
                 raise PipelineError(f"unknown -mllvm knob {name!r}", "unknown-knob")
             d[name] = _canon_knob_value(KNOBS[name], value)
-        return Pipeline(self.opt_level, self.flags, tuple(sorted(d.items())), self.passes)
+        return Pipeline(self.opt_level, self.flags, tuple(sorted(d.items())), self.passes, self.profile)
 
     def with_passes(self, passes: str | None) -> "Pipeline":
-        return Pipeline(self.opt_level, self.flags, self.knobs, passes)
+        return Pipeline(self.opt_level, self.flags, self.knobs, passes, self.profile)
+
+    def with_profile(self, digest: str | None) -> "Pipeline":
+        """Use (or with None stop using) the recorded profile with this SHA-256 (64 hex digits)."""
+        return Pipeline(self.opt_level, self.flags, self.knobs, self.passes, digest)
 
     # -- views ----------------------------------------------------------------------------
     @property
     def is_baseline(self) -> bool:
         """True when this pipeline changes nothing: the user's own flags are used."""
-        return self.opt_level is None and not self.flags and not self.knobs and self.passes is None
+        return (self.opt_level is None and not self.flags and not self.knobs and self.passes is None
+                and self.profile is None)
 
     def clang_args(self) -> list[str]:
         """Arguments appended to the user's compile command (clang: last option wins).  The
@@ -233,7 +246,26 @@ class Pipeline:
             args += FLAG_FAMILIES[family].choices[choice]
         for name, value in self.knobs:
             args += ["-mllvm", f"-{name}={value}"]
-        return args
+        return args + self.profile_args()
+
+    def backend_clang_args(self) -> list[str]:
+        """What the back-end-only step of the split route (emit.py) takes of :meth:`clang_args`:
+        flags and knobs, not the ``-O`` level (given on its own there) nor the profile (the front
+        end already put its counts into the IR as branch weights)."""
+        skip = set(self.profile_args()) | {f"-{self.opt_level}"}
+        return [a for a in self.clang_args() if a not in skip]
+
+    def profile_args(self) -> list[str]:
+        """The front-end arguments that apply :attr:`profile` (none without one): clang's
+        ``-fprofile-instr-use`` with the file in the cache directory, and its profile warnings off.
+        A function whose code changed since the profile was recorded gets no profile data
+        (clang matches each function's control-flow hash: ClangCommandLineReference,
+        "-fprofile-instr-use"); that, or a function the run never reached, is not a diagnostic
+        the user's build should show or fail on under ``-Werror``."""
+        if self.profile is None:
+            return []
+        return [f"-fprofile-instr-use={profile_path(self.profile)}", "-Wno-profile-instr-out-of-date",
+                "-Wno-profile-instr-unprofiled", "-Wno-profile-instr-missing"]
 
     @property
     def may_change_results(self) -> bool:
@@ -249,12 +281,19 @@ class Pipeline:
         out += [f"{n}={v}" for n, v in self.knobs]
         if self.passes is not None:
             out.append(f"passes={self.passes}")
+        if self.profile is not None:
+            out.append(f"profile={self.profile[:12]}")
         return out or ["(baseline: the user's flags)"]
 
     def to_dict(self) -> dict:
-        """Canonical JSON-able form; ``Pipeline.from_dict(p.to_dict()) == p``."""
-        return {"opt_level": self.opt_level, "flags": dict(self.flags), "knobs": dict(self.knobs),
-                "passes": self.passes}
+        """Canonical JSON-able form; ``Pipeline.from_dict(p.to_dict()) == p``.  ``profile`` is
+        present only when set, so pipelines without one keep the digests they had before it existed
+        (object cache keys include the digest)."""
+        d = {"opt_level": self.opt_level, "flags": dict(self.flags), "knobs": dict(self.knobs),
+             "passes": self.passes}
+        if self.profile is not None:
+            d["profile"] = self.profile
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Pipeline":
@@ -264,7 +303,7 @@ class Pipeline:
             p = Pipeline(d.get("opt_level"), tuple(sorted((str(k), str(v)) for k, v in (d.get("flags") or {}).items())))
             for name, value in sorted((d.get("knobs") or {}).items()):
                 p = p.with_knob(name, value)
-            return p.with_passes(d.get("passes"))
+            return p.with_passes(d.get("passes")).with_profile(d.get("profile"))
         except (AttributeError, TypeError) as e:
             raise PipelineError(f"malformed pipeline {d!r}: {e}", "malformed") from None
 
@@ -287,7 +326,7 @@ def validate(p: Pipeline, policy: Policy = Policy()) -> Pipeline:
 
     Raises PipelineError (with ``reason`` one of ``bad-opt-level``, ``unknown-flag``,
     ``unsafe-math``, ``isa``, ``unknown-knob``, ``knob-unsupported``, ``bad-value``,
-    ``out-of-range``, ``bad-passes``, ``conflict``).  Whether ``opt-19`` accepts the passes string is checked by
+    ``out-of-range``, ``bad-passes``, ``conflict``, ``bad-profile``).  Whether ``opt-19`` accepts the passes string is checked by
     the session (it needs a process), not here."""
     if p.opt_level is not None and p.opt_level not in OPT_LEVELS:
         raise PipelineError(f"optimization level {p.opt_level!r} is not one of {', '.join(OPT_LEVELS)}",
@@ -318,7 +357,26 @@ def validate(p: Pipeline, policy: Policy = Policy()) -> Pipeline:
         if ignored:
             raise PipelineError(f"{', '.join(ignored)} only configure clang's own pass pipeline, which a "
                                 "passes string replaces; edit the passes string instead", "conflict")
+    if p.profile is not None and not (isinstance(p.profile, str) and _PROFILE_RE.match(p.profile)):
+        raise PipelineError(f"profile {p.profile!r} is not the SHA-256 of a recorded profile", "bad-profile")
     return p
+
+
+def profile_path(digest: str) -> str:
+    """Where the recorded profile with SHA-256 ``digest`` is kept: ``<cache dir>/profiles/<digest>.profdata``
+    (config.cache_dir; content-addressed, written once by a session, removed by ``cache clear``)."""
+    from .config import cache_dir
+    return os.path.join(cache_dir(), "profiles", digest + ".profdata")
+
+
+def profile_intact(digest: str) -> bool:
+    """True when :func:`profile_path` holds a file whose SHA-256 is ``digest`` (a missing, truncated
+    or altered profile would make the object differ from the one the session measured)."""
+    try:
+        with open(profile_path(digest), "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest() == digest
+    except (OSError, ValueError):
+        return False
 
 
 _FLAG_INDEX = {tokens: (fam.name, choice)

@@ -18,6 +18,10 @@ Two diskcache directories under the cache directory (``config.cache_dir()``):
   least-recently-used eviction): ``man/<direct key>`` manifests and ``obj/<object key>`` entries
   (object file, dependency file, stdout, stderr, checksummed).
 
+Beside them, ``<cache>/profiles/<sha256>.profdata``: instrumentation profiles that sessions
+recorded and tuned pipelines name by digest (pipeline.profile_path); small, content-addressed,
+never evicted, removed by :meth:`Store.clear`.
+
 The two are separate so that evicting objects never evicts a tuned pipeline or a counter
 (diskcache evicts from one table, by one policy).
 
@@ -54,6 +58,8 @@ from .errors import AutopassError
 
 DBNAME = "cache.db"
 OBJECTS_DIR = "objects"
+#: Recorded instrumentation profiles (pipeline.profile_path).
+PROFILES_DIR = "profiles"
 #: SQLite busy timeout (seconds) on the compile hot path.  Transactions there last milliseconds;
 #: a lock held longer is someone else's long transaction, and the compile must not wait for it.
 HOT_TIMEOUT = 2.0
@@ -318,8 +324,8 @@ class Store(_TunedReads):
             con.close()
 
     def clear(self, stats_too: bool = True) -> int:
-        """Remove tuned entries, the object cache (objects and manifests) and (``stats_too``)
-        the counters; returns how many keys were removed."""
+        """Remove tuned entries, the object cache (objects and manifests), the recorded profiles
+        and (``stats_too``) the counters; returns how many keys were removed."""
         removed = 0
         for k in list(self._cache.iterkeys()):
             if isinstance(k, str) and (k.startswith(("tuned/", "tu/", "obj/", "man/", "everfaster/", "flagsonly/"))
@@ -336,6 +342,7 @@ class Store(_TunedReads):
         _remove_orphan_values(objs.directory)
         import shutil
         shutil.rmtree(os.path.join(objs.directory, "tmp"), ignore_errors=True)  # listings of killed compiles
+        shutil.rmtree(os.path.join(self.directory, PROFILES_DIR), ignore_errors=True)
         return removed
 
     def volume(self) -> int:

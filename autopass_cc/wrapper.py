@@ -574,6 +574,14 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
             counters.warn_once(f"the cached pipeline for {inv.source} is not allowed by the current settings "
                                "or this LLVM; compiling with your own flags")
     tuned = pipeline is not None and not pipeline.is_baseline
+    if tuned and pipeline.profile is not None:
+        from .pipeline import profile_intact, profile_path
+        if not profile_intact(pipeline.profile):
+            tuned = False
+            counters.incr("error:profile-missing")
+            counters.warn_once(f"the profile the tuned pipeline for {inv.source} uses is missing or damaged "
+                               f"({profile_path(pipeline.profile)}); compiling with your own flags "
+                               "(autopass-cc tune records it again)")
     counters.incr("miss" if pipeline is None and status != "hit" else ("hit:stale" if tuned and status == "stale" else "hit"))
     _record(project, compiler, inv, args, cwd, key_digest, tu_id, status, cplusplus)
     pipeline_id = pipeline.digest() if tuned else "baseline"

@@ -594,7 +594,7 @@ def collect(compiler: str, args: list[str], cwd: str, pipeline, workdir: str) ->
             raise EvidenceError(f"opt failed ({r.returncode}): {_tail(r.stderr)}")
         level = [f"-{pipeline.opt_level}"] if pipeline.opt_level else []
         step3 = ([compiler] + emit.backend_args(inv) + level
-                 + [a for a in pipeline.clang_args() if a != f"-{pipeline.opt_level}"]
+                 + pipeline.backend_clang_args()
                  + ["-Wno-unused-command-line-argument", "-Xclang", "-disable-llvm-passes", "-c", ll, "-o", obj]
                  + record + [f"-foptimization-record-file={cg_remarks}"])
         r = subprocess.run(step3, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,

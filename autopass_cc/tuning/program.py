@@ -88,6 +88,11 @@ class Linked:
         return hashlib.sha256(" ".join(file_sha256(f) for f in self.files.values()).encode()).hexdigest()
 
 
+#: clang's option for instrumented PGO, given to the compiles of instrumented TUs and to every link
+#: (Clang User's Manual, "Profiling with Instrumentation").
+INSTRUMENT = "-fprofile-instr-generate"
+
+
 class BuildFailed(Exception):
     """A compile or link in the scratch directory failed; ``str()`` is its first error line."""
 
@@ -382,14 +387,19 @@ class Program:
             self._objects[key] = out
         return out
 
-    def link_config(self, config: dict, subdir: str = "bin") -> Linked:
+    def link_config(self, config: dict, subdir: str = "bin", instrument: frozenset = frozenset()) -> Linked:
         """Relink the target with TU id -> Pipeline ``config`` (missing TUs: baseline): each shared
         library of :attr:`images` whose objects changed, then the executable (against the user's
-        libraries: only their symbols matter at link time).  Raises BuildFailed."""
+        libraries: only their symbols matter at link time).  ``instrument``: TU ids compiled with
+        ``-fprofile-instr-generate`` (tuning/pgo.py), every image then linked with it too (clang
+        links its profile runtime).  Raises BuildFailed."""
         self._links += 1
         workdir = os.path.join(self.scratch, subdir, str(self._links))
         os.makedirs(workdir, exist_ok=True)
-        objs = {t.output: self.object_for(t, config.get(t.tu_id, Pipeline())) for t in self.tus}
+        gen = [INSTRUMENT] if instrument else []
+        objs = {t.output: (self.object_for(t, config.get(t.tu_id, Pipeline()), extra=gen, subdir="instrumented")
+                           if t.tu_id in instrument else self.object_for(t, config.get(t.tu_id, Pipeline())))
+                for t in self.tus}
         objs.update({alias: objs[out] for alias, out in self._aliases.items()})
         archives: dict[str, str] = {}
         for t in self.tus:
@@ -407,18 +417,21 @@ class Program:
         files = {}
         for img in self.images[1:]:
             key = (img.index, tuple(objs[o] for o in img.members))
-            if key not in self._libs:
+            if key not in self._libs or gen:
                 out = os.path.join(workdir, f"image{img.index}", os.path.basename(img.path))
                 os.makedirs(os.path.dirname(out), exist_ok=True)
-                self._relink(img.link, objs, archives, out)
-                self._libs[key] = out
-            files[img.path] = self._libs[key]
+                self._relink(img.link, objs, archives, out, gen)
+                if not gen:
+                    self._libs[key] = out
+                files[img.path] = out
+            else:
+                files[img.path] = self._libs[key]
         out = os.path.join(workdir, os.path.basename(self.target))
-        self._relink(self.link, objs, archives, out)
+        self._relink(self.link, objs, archives, out, gen)
         return Linked({self.target: out, **files})
 
-    def _relink(self, link: dict, objs: dict, archives: dict, out: str) -> None:
-        args = self._link_args(link, objs, archives, out)
+    def _relink(self, link: dict, objs: dict, archives: dict, out: str, extra: list | None = None) -> None:
+        args = self._link_args(link, objs, archives, out) + list(extra or [])
         r = subprocess.run([link["compiler"]] + args, cwd=link["cwd"], capture_output=True,
                            stdin=subprocess.DEVNULL)
         if r.returncode != 0:

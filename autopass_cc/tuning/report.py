@@ -18,6 +18,10 @@ def summary_text(report: dict) -> str:
     hot = [f"{os.path.basename(t['source'])} {t['weight']:.0%}" for t in report.get("tus", []) if t.get("weight")]
     lines.append("hot TUs: " + (", ".join(hot) if hot else "no profile; tuned " + ", ".join(
         os.path.basename(t["source"]) for t in report.get("tus", []))))
+    if report.get("pgo"):
+        g = report["pgo"]
+        lines.append(f"instrumentation profile: {g['bytes']} bytes from {g['raw_files']} process(es), "
+                     f"run in {g['seconds']:.2f} s; candidates may use it (profile={g['digest'][:12]})")
     counts: dict = {}
     for t in report.get("trials", []):
         counts[t["verdict"]] = counts.get(t["verdict"], 0) + 1

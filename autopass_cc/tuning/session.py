@@ -8,7 +8,9 @@ Steps (ARCHITECTURE.md, data flow; the AutoPass loop):
    ``.autopass/sessions/<id>/scratch`` and run the user's run command on it twice after a
    warm-up: same exit status and stdout both times, or the session stops and says so;
 3. find the hot TUs (callgrind profile of the run command; every TU when profiling is off or
-   fails), collect their evidence (optimization remarks, IR statistics);
+   fails), collect their evidence (optimization remarks, IR statistics), and (config ``pgo``)
+   record an instrumentation profile of one run with the hot TUs instrumented (tuning/pgo.py),
+   which candidates may then use (Pipeline.profile);
 4. loop until the trial budget is spent: ask the proposer, validate each pipeline against the
    allowlist and the installed LLVM, build (TU, then relink), skip candidates that change nothing
    (every changed TU's object byte-identical to the incumbent's: not linked; or the binary
@@ -149,9 +151,9 @@ class Session:
             raise SessionError("no target configured; set target = \"path/to/binary\" in autopass.toml")
 
     # -- running the program -------------------------------------------------------------------
-    def _run(self, binary: Linked, timeout: float):
+    def _run(self, binary: Linked, timeout: float, env_extra: dict | None = None):
         self.swap.install(binary)
-        env = dict(os.environ, AUTOPASS_IN_SESSION="1", AUTOPASS_TUNE="0")
+        env = dict(os.environ, AUTOPASS_IN_SESSION="1", AUTOPASS_TUNE="0", **(env_extra or {}))
         return run_command(self.settings["run"], cwd=self.project, timeout_s=timeout, env=env)
 
     def _timed(self, binary: Linked, timeout: float):
@@ -222,6 +224,7 @@ class Session:
         tus = self.tus = self._hot_tus(base_bin, report)
         report["tus"] = [{"tu": t.tu_id, "source": t.source, "weight": t.weight, "hot_functions": t.hot_functions[:5]}
                          for t in tus]
+        profile = self._record_profile(tus, report) if self.settings["pgo"] else None
         proposer = make_proposer(self.proposer_name, self.settings, self.seed,
                                  transcript=os.path.join(self.dir, "transcript.jsonl"), note=self.note)
         report["proposer"] = proposer.name
@@ -247,7 +250,7 @@ class Session:
             # it, counts a repeat (dup_streak), or adds to ``spent`` or ``free``.
             while spent < self.budget and free < max_free:
                 state = SearchState(tus=tus, incumbent=dict(incumbent), history=list(history), policy=self.policy,
-                                    trials_left=self.budget - spent, tried=set(tried))
+                                    trials_left=self.budget - spent, tried=set(tried), profile=profile)
                 try:
                     proposal = proposer.ask(state)
                 except Exception as e:  # a proposer bug ends the search, not the session
@@ -359,6 +362,24 @@ class Session:
         report["profiled"] = profiled
         self._evidence(ordered, report)
         return ordered
+
+    def _record_profile(self, tus: list[TUInfo], report: dict) -> str | None:
+        """Record an instrumentation profile of the run for the hot TUs (tuning/pgo.py); its
+        SHA-256, or None (with a note saying why) when none could be recorded."""
+        from .pgo import NotRecorded, record
+
+        def check(r):
+            v = verify(self.reference, r)
+            return None if v.ok else v.reason
+        try:
+            rec = record(self.program, [t.tu_id for t in tus],
+                         lambda linked, env: self._run(linked, float(self.settings["run_timeout"]), env),
+                         check, os.path.join(self.dir, "profile", "pgo"))
+        except NotRecorded as e:
+            report["notes"].append(f"no instrumentation profile: {e}; no profile-guided candidates")
+            return None
+        report["pgo"] = rec.to_dict()
+        return rec.digest
 
     def _check_executed(self, executed: set) -> None:
         """Raise SessionError when the profiled run executed user code (``executed``: paths of the

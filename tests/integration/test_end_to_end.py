@@ -115,6 +115,49 @@ def test_tuned_pipeline_reaches_the_object(wrapper, env, program, pipeline):
     assert os.path.exists(os.path.join(d, "stencil.d"))  # dependency file still written by clang
 
 
+def test_a_session_records_a_profile_and_its_pipelines_use_it(wrapper, env, program):
+    """Instrumented PGO as a candidate (tuning/pgo.py): the session records a profile of the run,
+    the offline proposer's first trial compiles the hot TUs with it; a pipeline naming it
+    changes the object and not the output; a profile gone from the cache is one warning line,
+    the user's flags and a counter; ``pgo = false`` records none."""
+    d = program("kernels-make")
+    init(wrapper, d, env, "./kernels 40", "kernels")
+    run(["make", f"CC={wrapper}", "-j2"], d, env)
+    reference = run("./kernels 40", d, env).stdout
+    baseline_objs = objects(d)
+    before_bin = sha(os.path.join(d, "kernels"))
+    report = json.loads(run([wrapper, "tune", "--budget", "1", "--json", "--quiet"], d, env).stdout)
+    digest = report["pgo"]["digest"]
+    profile = os.path.join(env["AUTOPASS_CACHE_DIR"], "profiles", digest + ".profdata")
+    assert report["pgo"]["raw_files"] >= 1 and os.path.getsize(profile) == report["pgo"]["bytes"] > 0
+    with open(profile, "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == digest
+    first = report["trials"][0]
+    assert first["agent"] == "profile" and first["edits"] == [f"profile={digest[:12]}"], first
+    assert sha(os.path.join(d, "kernels")) == before_bin and objects(d) == baseline_objs
+    assert not glob.glob(os.path.join(d, "**", "*.profraw"), recursive=True)
+
+    _store_pipeline(d, "stencil.c", {"profile": digest}, env)
+    run(["make", "clean"], d, env)
+    r = run(["make", f"CC={wrapper}", "-j2"], d, env)
+    assert "autopass-cc:" not in r.stderr and "warning" not in r.stderr, r.stderr
+    tuned_objs = objects(d)
+    assert {k for k in tuned_objs if tuned_objs[k] != baseline_objs.get(k)} == {"stencil.o"}
+    assert run("./kernels 40", d, env).stdout == reference
+
+    os.unlink(profile)
+    run(["make", "clean"], d, env)
+    r = run(["make", f"CC={wrapper}", "-j2"], d, env)
+    lines = [l for l in r.stderr.splitlines() if l.startswith("autopass-cc:")]
+    assert len(lines) == 1 and "stencil.c" in lines[0] and "missing or damaged" in lines[0], r.stderr
+    assert objects(d) == baseline_objs
+    assert stats(wrapper, d, env)["errors_by_kind"].get("profile-missing") == 1
+
+    report = json.loads(run([wrapper, "tune", "--budget", "1", "--json", "--quiet"], d,
+                            {**env, "AUTOPASS_PGO": "0"}).stdout)
+    assert "pgo" not in report and all(t["agent"] != "profile" for t in report["trials"])
+
+
 def test_autotools_project(wrapper, env, program):
     d = program("lzpack-autotools")
     run(["autoreconf", "-fi"], d, env)

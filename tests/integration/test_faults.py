@@ -319,7 +319,8 @@ open_store().put_tuned(key.digest, key.tu_id, {{"pipeline": {pipeline!r}, "sourc
 @pytest.mark.parametrize("pipeline,counter", [
     ({"opt_level": None, "flags": {}, "knobs": {}, "passes": "no-such-pass-in-llvm-19"}, "tuned-pipeline-failed"),
     ({"opt_level": None, "flags": {}, "knobs": {"knob-llvm-19-lacks": "1"}, "passes": None}, "pipeline-refused"),
-], ids=["opt-rejects-passes", "unknown-knob"])
+    ({"opt_level": None, "flags": {}, "knobs": {}, "passes": None, "profile": "0" * 64}, "profile-missing"),
+], ids=["opt-rejects-passes", "unknown-knob", "profile-gone"])
 def test_tuned_pipeline_that_no_longer_compiles(project, env, pipeline, counter):
     with open(os.path.join(project.d, "autopass.toml"), "w") as f:
         f.write('run = "./kernels 40"\ntarget = "kernels"\n')

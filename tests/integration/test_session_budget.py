@@ -79,8 +79,9 @@ def test_free_moves_do_not_end_the_session_before_the_budget(tmp_path, wrapper, 
     assert verdicts[:10] == ["same-binary"] * 10, verdicts
     assert all("object" in t["reason"] for t in report["trials"][:10])
     assert len(verdicts) == 12 and "same-binary" not in verdicts[10:], verdicts      # the budget, spent
-    # The free trials were caught before linking: one link for the baseline, one per measured trial.
-    assert s.program._links == 3
+    # The free trials were caught before linking: one link for the baseline, one for the
+    # instrumented build that records the profile (tuning/pgo.py), one per measured trial.
+    assert "pgo" in report and s.program._links == 4
 
 
 def test_a_proposer_that_never_changes_the_code_ends_at_the_cap(tmp_path, wrapper, env, monkeypatch):
@@ -90,7 +91,7 @@ def test_a_proposer_that_never_changes_the_code_ends_at_the_cap(tmp_path, wrappe
     s, report = _session(d, monkeypatch, Scripted(work, cap + 20, []), budget=1)
     assert [t["verdict"] for t in report["trials"]] == ["same-binary"] * cap
     assert any("changed no code" in n for n in report["notes"]), report["notes"]
-    assert s.program._links == 1
+    assert s.program._links == 2          # the baseline and the instrumented build (tuning/pgo.py)
 
 
 def test_stored_status_tells_tuned_from_untouched_tus(tmp_path, wrapper, env, monkeypatch):

@@ -1,5 +1,7 @@
 """Pipeline value, allowlist and validation: what may reach a command line and what may not."""
 
+import os
+
 import pytest
 
 from autopass_cc.errors import PipelineError
@@ -135,3 +137,39 @@ def test_stale_fast_math_pipeline_is_not_served():
     assert lookup(FakeStore(fast), key, settings)[:2] == (None, "miss")
     safe = {"pipeline": Pipeline().with_knob("unroll-threshold", 500).to_dict()}
     assert lookup(FakeStore(safe), key, settings)[1] == "stale"
+
+
+def test_a_profile_is_named_by_digest_only_and_checked_against_its_bytes(tmp_path, monkeypatch):
+    import hashlib
+    from autopass_cc.pipeline import profile_intact, profile_path
+    monkeypatch.setenv("AUTOPASS_CACHE_DIR", str(tmp_path))
+    data = b"not really a profdata, but bytes with a digest"
+    digest = hashlib.sha256(data).hexdigest()
+    p = validate(Pipeline().with_knob("inline-threshold", 500).with_profile(digest).with_opt_level("O2"))
+    assert Pipeline.from_dict(p.to_dict()) == p and not p.is_baseline and str(p).endswith(f"profile={digest[:12]}")
+    path = str(tmp_path / "profiles" / f"{digest}.profdata")
+    assert profile_path(digest) == path
+    assert p.clang_args()[:3] == ["-O2", "-mllvm", "-inline-threshold=500"]
+    assert p.clang_args()[3:] == [f"-fprofile-instr-use={path}", "-Wno-profile-instr-out-of-date",
+                                  "-Wno-profile-instr-unprofiled", "-Wno-profile-instr-missing"]
+    # the back end of the split route gets neither the -O level (given on its own) nor the profile
+    assert p.backend_clang_args() == ["-mllvm", "-inline-threshold=500"]
+    for bad in ("../../etc/passwd", digest.upper(), digest[:-1], "/tmp/x.profdata"):
+        with pytest.raises(PipelineError) as e:
+            validate(Pipeline().with_profile(bad))
+        assert e.value.reason == "bad-profile"
+    assert not profile_intact(digest)                      # missing
+    os.makedirs(os.path.dirname(path))
+    with open(path, "wb") as f:
+        f.write(data[:-1])
+    assert not profile_intact(digest)                      # truncated
+    with open(path, "wb") as f:
+        f.write(data)
+    assert profile_intact(digest)
+
+
+def test_pipelines_without_a_profile_keep_their_digests():
+    # Object-cache keys include the pipeline digest: adding the profile field must not change the
+    # digest of any pipeline stored before it existed (value computed before the field was added).
+    assert Pipeline().with_knob("inline-threshold", 500).digest() == "87609de5b444b73c"
+    assert "profile" not in Pipeline().with_knob("inline-threshold", 500).to_dict()

@@ -6,12 +6,12 @@ from autopass_cc.tuning.proposers.offline import OfflineProposer, neighbour_valu
 from autopass_cc.tuning.proposers.random import RandomProposer
 
 
-def _drive(proposer, n=40):
+def _drive(proposer, n=40, profile=None):
     tus = [TUInfo("a", "a.c", 0.7, [("hot", 0.7)]), TUInfo("b", "b.c", 0.3)]
     incumbent, history, tried = {}, [], {config_digest({})}
     seen = []
     for i in range(n):
-        st = SearchState(tus, dict(incumbent), list(history), Policy(), n - i, set(tried))
+        st = SearchState(tus, dict(incumbent), list(history), Policy(), n - i, set(tried), profile=profile)
         prop = proposer.ask(st)
         if prop is None:
             break
@@ -166,3 +166,48 @@ def test_the_shared_library_move_changes_only_tus_in_shared_libraries():
     move = next(p for p in seen if "no semantic interposition" in p.rationale)
     assert set(move.changes) == {"lib"}
     assert set(move.changes["lib"].describe()) == {"-fno-plt", "-fno-semantic-interposition"}
+
+
+PROFILE = "ab" * 32
+
+
+def test_a_recorded_profile_is_the_offline_proposers_first_move_then_each_hot_tu_alone():
+    seen = _drive(OfflineProposer(seed=1), 12, profile=PROFILE)
+    first = seen[0]
+    assert first.agent == "profile" and set(first.changes) == {"a", "b"}
+    assert all(p.profile == PROFILE for p in first.changes.values())
+    # not accepted (trial 1 is "slower" in _drive): each of the two hottest TUs alone comes later,
+    # after the two most promising program-wide moves (O2, then the shared-library move, which has
+    # no TU to change here)
+    alone = [(i, p) for i, p in enumerate(seen) if p.agent == "generic" and "only" in p.rationale]
+    assert [set(p.changes) for _, p in alone] == [{"a"}, {"b"}], [p.rationale for p in seen]
+    assert [i for i, _ in alone] == [2, 3]
+    assert all(p.changes[tu].profile == PROFILE for _, p in alone for tu in p.changes)
+
+
+def test_without_a_profile_no_proposer_names_one():
+    for proposer in (OfflineProposer(seed=1), RandomProposer(seed=1)):
+        assert all(p.profile is None for prop in _drive(proposer, 30) for p in prop.changes.values())
+
+
+def test_random_search_draws_the_profile_as_one_more_dimension():
+    seen = _drive(RandomProposer(seed=4), 40, profile=PROFILE)
+    used = [p.profile == PROFILE for prop in seen for p in prop.changes.values()]
+    assert 0.25 < sum(used) / len(used) < 0.75, used
+
+
+def test_llm_profile_edits_name_the_sessions_profile_only():
+    import pytest
+    from autopass_cc.errors import PipelineError
+    from autopass_cc.tuning.proposers.llm import LLMProposer, _Refusal, proposal_schema
+    on = LLMProposer._edit({"kind": "profile", "value": True}, Policy(), PROFILE)
+    assert on.apply(Pipeline()).profile == PROFILE
+    assert LLMProposer._edit({"kind": "profile", "value": False}, Policy(), PROFILE).apply(
+        Pipeline().with_profile(PROFILE)).profile is None
+    with pytest.raises(_Refusal):            # nothing recorded: nothing to name
+        LLMProposer._edit({"kind": "profile", "value": True}, Policy(), None)
+    with pytest.raises(PipelineError):       # a path (or anything but a boolean) is refused
+        LLMProposer._edit({"kind": "profile", "value": "/tmp/x.profdata"}, Policy(), PROFILE)
+    kinds = lambda schema: {b["properties"]["kind"]["enum"][0] for b in schema["properties"]["edits"]["items"]["anyOf"]}
+    assert "profile" in kinds(proposal_schema(["a"], Policy(), profile=True))
+    assert "profile" not in kinds(proposal_schema(["a"], Policy()))

@@ -19,9 +19,9 @@ from ...pipeline import Pipeline, Policy
 
 @dataclass(frozen=True)
 class Edit:
-    """One change to a Pipeline: ``kind`` is ``"knob"``, ``"flag"``, ``"opt_level"`` or
-    ``"passes"``; ``name`` is the knob or flag family (unused for opt_level/passes); ``value`` the
-    new value (None removes it).  ``rationale`` says why, ``source`` where the rule comes from."""
+    """One change to a Pipeline: ``kind`` is ``"knob"``, ``"flag"``, ``"opt_level"``, ``"passes"``
+    or ``"profile"``; ``name`` is the knob or flag family (unused for the others); ``value`` the
+    new value (None removes it; for a profile, the SHA-256 of a recorded one).  ``rationale`` says why, ``source`` where the rule comes from."""
     kind: str
     name: str
     value: object
@@ -38,6 +38,8 @@ class Edit:
             return p.with_opt_level(self.value)
         if self.kind == "passes":
             return p.with_passes(self.value)
+        if self.kind == "profile":
+            return p.with_profile(self.value)
         raise ValueError(f"unknown edit kind {self.kind!r}")
 
     def __str__(self) -> str:
@@ -46,6 +48,8 @@ class Edit:
             import hashlib
             label = self.rationale.split(" (")[0][:70] if self.rationale else ""
             return f"passes[{label or hashlib.sha256(str(self.value).encode()).hexdigest()[:8]}]"
+        if self.kind == "profile":
+            return f"profile={str(self.value)[:12]}" if self.value else "profile=none"
         if self.kind in ("opt_level", "passes"):
             return f"{self.kind}={self.value}"
         return f"{self.name}={self.value}"
@@ -105,13 +109,16 @@ class TrialResult:
 class SearchState:
     """Read-only view handed to ``ask``: ``tus`` (hottest first), ``incumbent`` (TU id ->
     Pipeline), ``history`` (every TrialResult so far), ``policy`` (what may be proposed),
-    ``trials_left`` (int), ``tried`` (set of configuration digests already built)."""
+    ``trials_left`` (int), ``tried`` (set of configuration digests already built), ``profile``
+    (SHA-256 of the instrumentation profile the session recorded of the run, tuning/pgo.py, which
+    an Edit of kind ``"profile"`` may name; None without one)."""
     tus: list
     incumbent: dict
     history: list
     policy: Policy
     trials_left: int
     tried: set = field(default_factory=set)
+    profile: str | None = None
 
 
 class Proposer(abc.ABC):

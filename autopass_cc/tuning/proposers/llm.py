@@ -7,7 +7,8 @@ Three roles share one client (ARCHITECTURE.md decision 7):
   ``{"tu", "observation", "idea"}``;
 * **planner** (every ``ask``): proposes the next edit of ONE TU's Pipeline with a rationale, as JSON
   ``{"tu": <id>, "rationale": <text>, "edits": [{"kind": "knob", "name", "value"} |
-  {"kind": "flag", "name": "<family>=<choice>"} | {"kind": "opt_level", "value": "O2"}]}``;
+  {"kind": "flag", "name": "<family>=<choice>"} | {"kind": "opt_level", "value": "O2"} |
+  {"kind": "profile", "value": true/false} when the session recorded a profile]}``;
 * **diagnoser** (``tell`` of a ``slower`` or ``failed`` trial): explains from the trial's diagnosis
   dict what to avoid, ``{"avoid": [...], "advice": <text>}``; its advice goes into the planner's
   next prompt.  Keeping or rolling back the incumbent is the session's rule, not the model's.
@@ -153,11 +154,13 @@ def allowed_flag_pairs(policy: Policy) -> list[str]:
     return out
 
 
-def proposal_schema(tu_ids: list[str], policy: Policy = Policy()) -> dict:
+def proposal_schema(tu_ids: list[str], policy: Policy = Policy(), profile: bool = False) -> dict:
     """JSON Schema of a planner reply; enums from the allowlist under ``policy``.
 
     ``{"tu": enum tu_ids, "rationale": str, "edits": [1..4 of knob | flag | opt_level edit]}``;
-    a knob edit has one branch per knob with its type and inclusive range."""
+    a knob edit has one branch per knob with its type and inclusive range.  ``profile``: the
+    session recorded an instrumentation profile, so a ``{"kind": "profile", "value": bool}``
+    edit (use it or not) is allowed too."""
     knob_branches = []
     for name in allowed_knobs(policy):
         k = KNOBS[name]
@@ -172,11 +175,14 @@ def proposal_schema(tu_ids: list[str], policy: Policy = Policy()) -> dict:
     opt_branch = {"type": "object", "properties": {"kind": {"type": "string", "enum": ["opt_level"]},
                                                    "value": {"type": "string", "enum": list(OPT_LEVELS)}},
                   "required": ["kind", "value"], "additionalProperties": False}
+    profile_branch = [{"type": "object", "properties": {"kind": {"type": "string", "enum": ["profile"]},
+                                                        "value": {"type": "boolean"}},
+                       "required": ["kind", "value"], "additionalProperties": False}] if profile else []
     return {"type": "object",
             "properties": {"tu": {"type": "string", "enum": list(tu_ids)},
                            "rationale": {"type": "string", "maxLength": 200},
                            "edits": {"type": "array", "minItems": 1, "maxItems": _MAX_EDITS,
-                                     "items": {"anyOf": knob_branches + [flag_branch, opt_branch]}}},
+                                     "items": {"anyOf": knob_branches + [flag_branch, opt_branch] + profile_branch}}},
             "required": ["tu", "rationale", "edits"], "additionalProperties": False}
 
 
@@ -199,12 +205,17 @@ def diagnoser_schema() -> dict:
             "required": ["avoid", "advice"], "additionalProperties": False}
 
 
-def _allowlist_text(policy: Policy, detailed: bool) -> str:
+#: How the allowlist presents the recorded profile (an edit ``{"kind": "profile", "value": bool}``).
+_PROFILE_TEXT = ("profile: true|false - compile the TU with clang PGO from an instrumentation profile of "
+                 "the run command (recorded this session)")
+
+
+def _allowlist_text(policy: Policy, detailed: bool, profile: bool = False) -> str:
     knobs = allowed_knobs(policy)
     pairs = allowed_flag_pairs(policy)
     if not detailed:
         return ("ALLOWLIST (nothing else exists)\nknobs: " + ", ".join(knobs) + "\nflags: " + ", ".join(pairs)
-                + "\nopt levels: " + ", ".join(OPT_LEVELS))
+                + "\nopt levels: " + ", ".join(OPT_LEVELS) + ("\n" + _PROFILE_TEXT if profile else ""))
     lines = ["ALLOWLIST (nothing else exists)", "knobs (-mllvm), name: type [range] default - what it does:"]
     for name in knobs:
         k = KNOBS[name]
@@ -218,6 +229,8 @@ def _allowlist_text(policy: Policy, detailed: bool) -> str:
     for fam, choices in by_family.items():
         lines.append(f"  {fam}={'|'.join(choices)} - {FLAG_FAMILIES[fam].doc}")
     lines.append("opt levels: " + ", ".join(OPT_LEVELS))
+    if profile:
+        lines.append(_PROFILE_TEXT)
     return "\n".join(lines)
 
 
@@ -669,7 +682,8 @@ class LLMProposer(Proposer):
         except ValueError as e:
             return as_data({"error": f"bad arguments: {e}"}, max_chars)
         if name == "list_knobs":
-            return "DATA: " + _allowlist_text(self._state.policy if self._state else Policy(), True)[:max_chars]
+            return "DATA: " + _allowlist_text(self._state.policy if self._state else Policy(), True,
+                                            bool(self._state and self._state.profile))[:max_chars]
         t = self._tu(args.get("tu"))
         if name not in ("get_tu_evidence", "get_function_evidence"):
             return as_data({"error": f"unknown tool {name!r}"}, max_chars)
@@ -748,8 +762,8 @@ class LLMProposer(Proposer):
         return "\n".join(out)
 
     def _allowlist(self, state: SearchState, budget: int) -> str:
-        detailed = _allowlist_text(state.policy, True)
-        return detailed if len(detailed) <= budget * 0.45 else _allowlist_text(state.policy, False)
+        detailed = _allowlist_text(state.policy, True, bool(state.profile))
+        return detailed if len(detailed) <= budget * 0.45 else _allowlist_text(state.policy, False, bool(state.profile))
 
     def _run_analyst(self, state: SearchState) -> None:
         budget = self.cfg["prompt_budget_chars"]
@@ -796,7 +810,8 @@ class LLMProposer(Proposer):
                               "repeat a configuration already tried. Format: "
                               '{"tu": "<TU id>", "rationale": "<one sentence>", "edits": [{"kind": "knob", '
                               '"name": "<knob>", "value": <integer or true/false>} or {"kind": "flag", '
-                              '"name": "<family>=<choice>"} or {"kind": "opt_level", "value": "O2"}]} '
+                              '"name": "<family>=<choice>"} or {"kind": "opt_level", "value": "O2"}'
+                              + (' or {"kind": "profile", "value": true/false}' if state.profile else "") + ']} '
                               f"with 1 to {_MAX_EDITS} edits.")
         tus = as_data([self._tu_view(t) for t in state.tus], budget // 4)
         parts = [(self._allowlist(state, budget), True),
@@ -820,7 +835,7 @@ class LLMProposer(Proposer):
 
     def _run_planner(self, state: SearchState) -> Proposal | None:
         ids = [t.tu_id for t in state.tus]
-        schema = proposal_schema(ids, state.policy)
+        schema = proposal_schema(ids, state.policy, profile=bool(state.profile))
         messages = self._planner_messages(state)
         for attempt in (1, 2):
             # a retry samples hotter, so that a model stuck on one answer can leave it
@@ -881,7 +896,7 @@ class LLMProposer(Proposer):
                     p = p.with_knob(name, value)
                     edits.append(Edit("knob", name, value, source="llm"))
             for e in raw_edits:
-                edit = self._edit(e, state.policy)
+                edit = self._edit(e, state.policy, state.profile)
                 p = edit.apply(p)
                 edits.append(edit)
             validate(p, state.policy)
@@ -899,8 +914,9 @@ class LLMProposer(Proposer):
         return Proposal(changes={t.tu_id: p}, rationale=rationale, agent="llm:planner", edits=edits)
 
     @staticmethod
-    def _edit(e, policy: Policy) -> Edit:
-        """One edit object of a reply -> an Edit; raises PipelineError or _Refusal."""
+    def _edit(e, policy: Policy, profile: str | None = None) -> Edit:
+        """One edit object of a reply -> an Edit; raises PipelineError or _Refusal.  A profile edit
+        names no file: ``value`` true means the session's recorded ``profile`` (its digest)."""
         if not isinstance(e, dict):
             raise _Refusal("schema", f"an edit must be an object, not {str(e)[:80]!r}")
         kind = e.get("kind")
@@ -935,6 +951,12 @@ class LLMProposer(Proposer):
             return Edit("opt_level", "", level, source="llm")
         if kind == "passes":
             raise _Refusal("unsupported-edit", "pass pipeline edits are not proposed by the LLM agents")
+        if kind == "profile":
+            if not profile:
+                raise _Refusal("unsupported-edit", "no instrumentation profile was recorded in this session")
+            if not isinstance(value, bool):
+                raise PipelineError(f"a profile edit takes true or false, not {str(value)[:40]!r}", "bad-value")
+            return Edit("profile", "profile", profile if value else None, source="llm")
         raise _Refusal("schema", f"unknown edit kind {str(kind)[:40]!r}")
 
     def _run_diagnoser(self, result: TrialResult) -> None:

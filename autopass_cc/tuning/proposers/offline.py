@@ -1,7 +1,13 @@
 """The offline, evidence-guided proposer: no model needed.
 
-Four phases, each over the TUs hottest first (``state.tus`` is ordered by profile share):
+Five phases, each over the TUs hottest first (``state.tus`` is ordered by profile share):
 
+0. **Profile-guided optimization**, when the session recorded an instrumentation profile of the
+   run (``state.profile``, tuning/pgo.py): one trial with every hot TU compiled with it.  It is the
+   only edit that sees which branches this run takes and how often, so it goes first; when it
+   is not accepted and several TUs are hot, PGO of the hottest TU alone and of the next one
+   are queued among the program-wide moves (one TU can lose what another gains: clang-19's PGO
+   made examples/demo's heat.c 1.35x slower and left the rest as fast or faster).
 1. **Evidence rules** (tuning/rules.py): edits derived from the TU's optimization remarks and IR
    statistics (a hot loop not vectorized by the cost model -> vectorizer knobs, a hot call site
    not inlined as too costly -> inline threshold, ...), in one queue over all hot TUs ordered by
@@ -17,7 +23,7 @@ Four phases, each over the TUs hottest first (``state.tus`` is ordered by profil
    one trial covers the program (one of them, direct calls in shared-library code, only on the
    TUs linked into a shared library).
 4. **Local search**: hill climbing around the incumbent -- change one knob to a neighbouring value
-   (halve, double, default) or toggle one flag, in one TU picked with probability proportional to
+   (halve, double, default) or toggle one flag or the recorded profile, in one TU picked with probability proportional to
    its weight -- with a random multi-edit restart after ``patience`` trials without a gain.
 
 Edits a regression diagnosis blamed (``TrialResult.diagnosis["blamed"]``) and edits that failed
@@ -120,6 +126,7 @@ class OfflineProposer(Proposer):
         self._turn = False
         self._generic = list(GENERIC_MOVES)
         self._since_gain = 0
+        self._profile_tried = False
 
     # -- phase 1 ------------------------------------------------------------------------------
     def _rules(self, state: SearchState) -> list[tuple[str, Edit]]:
@@ -166,6 +173,11 @@ class OfflineProposer(Proposer):
             self._since_gain = 0
         elif state.history:
             self._since_gain += 1
+        if state.profile and not self._profile_tried:
+            self._profile_tried = True
+            prop = self._profile_move(state)
+            if prop:
+                return prop
         queue = self._rules(state)
         while queue:
             prop = self._rule_proposal(state, *queue.pop(0))
@@ -187,10 +199,12 @@ class OfflineProposer(Proposer):
                 if prop:
                     return prop
                 continue
-            why, edits = self._generic.pop(0)
+            why, edits, *only = self._generic.pop(0)
             changes = {}
             for tu in state.tus:
                 if why == SHARED_ONLY and not getattr(tu, "shared", False):
+                    continue
+                if only and tu.tu_id not in only:
                     continue
                 p = state.incumbent.get(tu.tu_id, Pipeline())
                 if any(str(e) in _blamed(state.history, tu.tu_id) for e in edits):
@@ -202,8 +216,8 @@ class OfflineProposer(Proposer):
                     continue
                 if p != state.incumbent.get(tu.tu_id, Pipeline()):
                     changes[tu.tu_id] = p
-            prop = self._make(state, changes, "generic", edits,
-                              why + (" (hot TUs in shared libraries)" if why == SHARED_ONLY else " (all hot TUs)"))
+            scope = (" (hot TUs in shared libraries)" if why == SHARED_ONLY else "" if only else " (all hot TUs)")
+            prop = self._make(state, changes, "generic", edits, why + scope)
             if prop:
                 return prop
         while self._weak_queue:
@@ -217,6 +231,24 @@ class OfflineProposer(Proposer):
                     self._since_gain = 0
                 return prop
         return None
+
+    # -- phase 0 ------------------------------------------------------------------------------
+    def _profile_move(self, state: SearchState) -> Proposal | None:
+        edit = Edit("profile", "profile", state.profile,
+                    rationale="profile-guided optimization with an instrumentation profile of the run command",
+                    source="Clang User's Manual, Profiling with Instrumentation")
+        changes = {}
+        for tu in state.tus:
+            if str(edit) in _blamed(state.history, tu.tu_id):
+                continue
+            p = edit.apply(state.incumbent.get(tu.tu_id, Pipeline()))
+            if p != state.incumbent.get(tu.tu_id, Pipeline()):
+                changes[tu.tu_id] = p
+        if len(changes) > 1:
+            alone = [(f"profile-guided optimization of {tu.source} only", [edit], tu.tu_id)
+                     for tu in state.tus[:PASS_EDIT_TUS] if tu.tu_id in changes]
+            self._generic[2:2] = alone  # after the two most promising program-wide moves
+        return self._make(state, changes, "profile", [edit], edit.rationale + " (all hot TUs)")
 
     def _rule_proposal(self, state: SearchState, tu_id: str, edit: Edit) -> Proposal | None:
         if str(edit) in _blamed(state.history, tu_id):
@@ -248,7 +280,9 @@ class OfflineProposer(Proposer):
         return self._pass_queue
 
     # -- phase 3 ------------------------------------------------------------------------------
-    def _random_edit(self, p: Pipeline) -> Edit:
+    def _random_edit(self, p: Pipeline, profile: str | None = None) -> Edit:
+        if profile and self.rng.random() < 0.1:  # the recorded profile on or off
+            return Edit("profile", "profile", None if p.profile else profile)
         if self.rng.random() < 0.8:
             name = self.rng.choice(sorted(KNOBS))
             vals = neighbour_values(name, dict(p.knobs).get(name))
@@ -266,7 +300,7 @@ class OfflineProposer(Proposer):
         p = state.incumbent.get(tu.tu_id, Pipeline())
         edits = []
         for _ in range(3 if restart else 1):
-            e = self._random_edit(p)
+            e = self._random_edit(p, state.profile)
             if str(e) in _blamed(state.history, tu.tu_id):
                 continue
             try:
