@@ -378,6 +378,10 @@ class Session:
         except NotRecorded as e:
             report["notes"].append(f"no instrumentation profile: {e}; no profile-guided candidates")
             return None
+        except Exception as e:  # an optional step: it never ends the session
+            report["notes"].append(f"no instrumentation profile ({type(e).__name__}: {e}); "
+                                   "no profile-guided candidates")
+            return None
         report["pgo"] = rec.to_dict()
         return rec.digest
 
