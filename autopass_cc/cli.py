@@ -247,6 +247,9 @@ def explain(source, as_json, evidence, output):
            "other_compiles": others,
            "key": key.digest, "tu_id": key.tu_id, "material": key.material, "lookup": status,
            "pipeline": (pipeline or Pipeline()).describe(), "provenance": (entry or {}).get("provenance")}
+    if pipeline is not None and pipeline.profile is not None:
+        from .pipeline import profile_intact, profile_path
+        out["profile"] = {"path": profile_path(pipeline.profile), "intact": profile_intact(pipeline.profile)}
     if status in ("miss", "stale") and stale_entry:
         old = stale_entry.get("material", {})
         out["differs_from_tuned"] = sorted(k for k in set(old) | set(key.material) if old.get(k) != key.material.get(k))
@@ -276,6 +279,9 @@ def explain(source, as_json, evidence, output):
     if out.get("differs_from_tuned"):
         click.echo(f"  differs from the tuned entry in: {', '.join(out['differs_from_tuned'])}")
     click.echo(f"pipeline      {' '.join(out['pipeline'])}")
+    if out.get("profile"):
+        state = "" if out["profile"]["intact"] else " -- MISSING or damaged: the user's flags are used"
+        click.echo(f"  profile     {out['profile']['path']}{state}")
     prov = out["provenance"]
     if prov:
         sp = f"{prov['speedup']:.3f}x (CI {prov['speedup_ci'][0]:.3f}-{prov['speedup_ci'][1]:.3f})" if prov.get("speedup") else "-"

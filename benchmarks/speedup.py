@@ -6,9 +6,11 @@ For each program (built with its own build system: make, autotools, CMake) it bu
 * ``O3``      -- plain clang-19 with the program's default flags (-O3);
 * one tuned binary per proposer (``--proposers offline,random`` by default): a fresh copy built
   with ``CC=autopass-cc``, a session of ``--budget`` trials with that proposer, then a clean rebuild
-  that takes the pipelines from the cache (a fresh cache per proposer);
-* ``PGO``     -- clang's instrumented PGO (-fprofile-instr-generate, one run of the run command,
-  llvm-profdata-19 merge, -fprofile-instr-use) for reference;
+  that takes the pipelines from the cache (a fresh cache per proposer).  Sessions record an
+  instrumentation profile of the run (tuning/pgo.py) and both proposers may use it per TU, so a
+  tuned binary may be partly profile-guided: the ``winner`` in --json shows which TUs are;
+* ``PGO``     -- clang's instrumented PGO of the whole program (-fprofile-instr-generate, one run
+  of the run command, llvm-profdata-19 merge, -fprofile-instr-use) for reference;
 
 then runs every binary's run command in interleaved rounds (order rotated each round), checks
 each prints what ``O3`` prints, and reports per variant the median CPU time, the speedup

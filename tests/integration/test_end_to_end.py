@@ -145,7 +145,10 @@ def test_a_session_records_a_profile_and_its_pipelines_use_it(wrapper, env, prog
     assert {k for k in tuned_objs if tuned_objs[k] != baseline_objs.get(k)} == {"stencil.o"}
     assert run("./kernels 40", d, env).stdout == reference
 
+    ex = json.loads(run([wrapper, "explain", "stencil.c", "--json", "--no-evidence"], d, env).stdout)
+    assert ex["profile"] == {"path": profile, "intact": True} and ex["pipeline"] == [f"profile={digest[:12]}"]
     os.unlink(profile)
+    assert "MISSING" in run([wrapper, "explain", "stencil.c", "--no-evidence"], d, env).stdout
     run(["make", "clean"], d, env)
     r = run(["make", f"CC={wrapper}", "-j2"], d, env)
     lines = [l for l in r.stderr.splitlines() if l.startswith("autopass-cc:")]
