@@ -366,7 +366,8 @@ def profile_path(digest: str) -> str:
     """Where the recorded profile with SHA-256 ``digest`` is kept: ``<cache dir>/profiles/<digest>.profdata``
     (config.cache_dir; content-addressed, written once by a session, removed by ``cache clear``)."""
     from .config import cache_dir
-    return os.path.join(cache_dir(), "profiles", digest + ".profdata")
+    from .store import PROFILES_DIR
+    return os.path.join(cache_dir(), PROFILES_DIR, digest + ".profdata")
 
 
 def profile_intact(digest: str) -> bool:
