@@ -241,19 +241,19 @@ class Pipeline:
     def clang_args(self) -> list[str]:
         """Arguments appended to the user's compile command (clang: last option wins).  The
         ``passes`` string is not here: emit.py applies it through the split route."""
-        args = [f"-{self.opt_level}"] if self.opt_level else []
-        for family, choice in self.flags:
-            args += FLAG_FAMILIES[family].choices[choice]
-        for name, value in self.knobs:
-            args += ["-mllvm", f"-{name}={value}"]
-        return args + self.profile_args()
+        level = [f"-{self.opt_level}"] if self.opt_level else []
+        return level + self.backend_clang_args() + self.profile_args()
 
     def backend_clang_args(self) -> list[str]:
         """What the back-end-only step of the split route (emit.py) takes of :meth:`clang_args`:
         flags and knobs, not the ``-O`` level (given on its own there) nor the profile (the front
         end already put its counts into the IR as branch weights)."""
-        skip = set(self.profile_args()) | {f"-{self.opt_level}"}
-        return [a for a in self.clang_args() if a not in skip]
+        args = []
+        for family, choice in self.flags:
+            args += FLAG_FAMILIES[family].choices[choice]
+        for name, value in self.knobs:
+            args += ["-mllvm", f"-{name}={value}"]
+        return args
 
     def profile_args(self) -> list[str]:
         """The front-end arguments that apply :attr:`profile` (none without one): clang's
