@@ -7,8 +7,9 @@ profiles with ``llvm-profdata merge``, and compile with ``-fprofile-instr-use=FI
 profile is evidence like the others -- it says which branches the user's own run takes and how
 often -- and a pipeline that uses it (pipeline.Pipeline.profile) is a candidate like any other:
 built, checked against the reference output and timed, and kept only when measured faster.
-Measured here: it is not always faster (examples/demo's stencil loop in heat.c ran 1.35x slower
-with clang-19's PGO), which is why it is proposed, not applied.
+Measured here: it is not always faster (with a whole-program profile of examples/demo, its heat.c
+compiled with PGO alone ran the demo ~1.4x slower: 0.27 -> 0.37-0.39 s), which is why it is
+proposed, not applied.
 
 Only the hot TUs the session tunes are instrumented: a TU's ``-fprofile-instr-use`` reads the
 records of its own functions (matched by name and control-flow hash), including the inline

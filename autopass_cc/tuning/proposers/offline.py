@@ -6,8 +6,9 @@ Five phases, each over the TUs hottest first (``state.tus`` is ordered by profil
    run (``state.profile``, tuning/pgo.py): one trial with every hot TU compiled with it.  It is the
    only edit that sees which branches this run takes and how often, so it goes first; when it
    is not accepted and several TUs are hot, PGO of the hottest TU alone and of the next one
-   are queued among the program-wide moves (one TU can lose what another gains: clang-19's PGO
-   made examples/demo's heat.c 1.35x slower and left the rest as fast or faster).
+   are queued among the program-wide moves (one TU can lose what another gains: with a
+   whole-program profile of examples/demo, PGO of heat.c alone made the demo ~1.4x slower, of
+   counts.c alone at most 1.15x).
 1. **Evidence rules** (tuning/rules.py): edits derived from the TU's optimization remarks and IR
    statistics (a hot loop not vectorized by the cost model -> vectorizer knobs, a hot call site
    not inlined as too costly -> inline threshold, ...), in one queue over all hot TUs ordered by
