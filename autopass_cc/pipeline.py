@@ -12,7 +12,9 @@ A Pipeline says how to compile one translation unit beyond the user's own flags:
 * ``profile``: an optional instrumentation profile for clang's PGO, named by the SHA-256 of the
   merged ``.profdata`` a session recorded from the run command (tuning/pgo.py) and kept in the
   cache directory (:func:`profile_path`); it becomes ``-fprofile-instr-use=PATH``.  Never a path
-  a proposer chose: only the digest, checked against the file's bytes before each compile.
+  a proposer chose: only the digest, checked against the file's bytes before each compile.  Not
+  with ``passes``: clang applies an IR-level profile inside its own optimization pipeline, which
+  the split route replaces.
 
 Nothing reaches a command line except through :meth:`Pipeline.clang_args` of a validated Pipeline,
 and validation accepts only names in the tables below (ARCHITECTURE.md decision 4).  Text proposed
@@ -246,8 +248,8 @@ class Pipeline:
 
     def backend_clang_args(self) -> list[str]:
         """What the back-end-only step of the split route (emit.py) takes of :meth:`clang_args`:
-        flags and knobs, not the ``-O`` level (given on its own there) nor the profile (the front
-        end already put its counts into the IR as branch weights)."""
+        flags and knobs, not the ``-O`` level (given on its own there) nor a profile (which
+        :func:`validate` refuses with a passes string)."""
         args = []
         for family, choice in self.flags:
             args += FLAG_FAMILIES[family].choices[choice]
@@ -256,16 +258,21 @@ class Pipeline:
         return args
 
     def profile_args(self) -> list[str]:
-        """The front-end arguments that apply :attr:`profile` (none without one): clang's
-        ``-fprofile-instr-use`` with the file in the cache directory, and its profile warnings off.
-        A function whose code changed since the profile was recorded gets no profile data
-        (clang matches each function's control-flow hash: ClangCommandLineReference,
-        "-fprofile-instr-use"); that, or a function the run never reached, is not a diagnostic
-        the user's build should show or fail on under ``-Werror``."""
+        """The arguments that apply :attr:`profile` (none without one): clang's
+        ``-fprofile-instr-use`` with the file in the cache directory (it takes profiles of either
+        kind of instrumentation, telling them apart by the file's header), and the warnings about
+        the profile off.  A function whose code changed since the profile was recorded gets no
+        profile data (matched by a hash of its control flow: ClangCommandLineReference,
+        "-fprofile-instr-use"); that, or a function the run never reached, is not a diagnostic the
+        user's build should show or fail on under ``-Werror``.  For an IR-level profile (what
+        sessions record) the mismatch is LLVM's "function control flow change detected"
+        ``-Wbackend-plugin`` warning, turned off by its own option ``-no-pgo-warn-mismatch``
+        (PGOInstrumentation.cpp) rather than the whole warning group; the ``-Wno-profile-instr-*``
+        ones are the front-end kind's."""
         if self.profile is None:
             return []
         return [f"-fprofile-instr-use={profile_path(self.profile)}", "-Wno-profile-instr-out-of-date",
-                "-Wno-profile-instr-unprofiled", "-Wno-profile-instr-missing"]
+                "-Wno-profile-instr-unprofiled", "-Wno-profile-instr-missing", "-mllvm", "-no-pgo-warn-mismatch"]
 
     @property
     def may_change_results(self) -> bool:
@@ -357,6 +364,12 @@ def validate(p: Pipeline, policy: Policy = Policy()) -> Pipeline:
         if ignored:
             raise PipelineError(f"{', '.join(ignored)} only configure clang's own pass pipeline, which a "
                                 "passes string replaces; edit the passes string instead", "conflict")
+        if p.profile is not None:
+            # Sessions record IR-level profiles (tuning/pgo.py); clang reads one in the PGO passes of
+            # its own pipeline, which the split route runs without (-disable-llvm-passes), so the
+            # profile would silently do nothing.
+            raise PipelineError("a profile is applied by clang's own pass pipeline, which a passes string "
+                                "replaces; use one or the other", "conflict")
     if p.profile is not None and not (isinstance(p.profile, str) and _PROFILE_RE.match(p.profile)):
         raise PipelineError(f"profile {p.profile!r} is not the SHA-256 of a recorded profile", "bad-profile")
     return p

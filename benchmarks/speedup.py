@@ -9,8 +9,9 @@ For each program (built with its own build system: make, autotools, CMake) it bu
   that takes the pipelines from the cache (a fresh cache per proposer).  Sessions record an
   instrumentation profile of the run (tuning/pgo.py) and both proposers may use it per TU, so a
   tuned binary may be partly profile-guided: the ``winner`` in --json shows which TUs are;
-* ``PGO``     -- clang's instrumented PGO of the whole program (-fprofile-instr-generate, one run
-  of the run command, llvm-profdata-19 merge, -fprofile-instr-use) for reference;
+* ``PGO``     -- clang's instrumented PGO of the whole program (IR-level -fprofile-generate, as
+  sessions record it; one run of the run command, llvm-profdata-19 merge, -fprofile-instr-use)
+  for reference;
 
 then runs every binary's run command in interleaved rounds (order rotated each round), checks
 each prints what ``O3`` prints, and reports per variant the median CPU time, the speedup
@@ -137,8 +138,8 @@ def build_pgo(name, work, env):
     _, recipe, clean, run_cmd, _ = PROGRAMS[name]
     prof = os.path.join(d, "pgo")
     os.makedirs(prof)
-    gen = "-O3 -g0 -fprofile-instr-generate"
-    for cmd in recipe("clang-19", gen, "-fprofile-instr-generate"):
+    gen = "-O3 -g0 -fprofile-generate"
+    for cmd in recipe("clang-19", gen, "-fprofile-generate"):
         sh(cmd, d, env)
     sh(["sh", "-c", run_cmd + " > /dev/null"], d, dict(env, LLVM_PROFILE_FILE=os.path.join(prof, "%p.profraw")))
     raws = [os.path.join(prof, f) for f in os.listdir(prof) if f.endswith(".profraw")]
@@ -148,7 +149,7 @@ def build_pgo(name, work, env):
         shutil.rmtree(os.path.join(d, "build"))
     else:
         sh(clean, d, env)
-    for cmd in recipe("clang-19", f"-O3 -g0 -fprofile-instr-use={merged} -Wno-profile-instr-unprofiled"):
+    for cmd in recipe("clang-19", f"-O3 -g0 -fprofile-instr-use={merged} -mllvm -no-pgo-warn-mismatch"):
         sh(cmd, d, env)
     return d
 

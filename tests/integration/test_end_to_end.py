@@ -132,6 +132,9 @@ def test_a_session_records_a_profile_and_its_pipelines_use_it(wrapper, env, prog
     assert report["pgo"]["raw_files"] >= 1 and os.path.getsize(profile) == report["pgo"]["bytes"] > 0
     with open(profile, "rb") as f:
         assert hashlib.sha256(f.read()).hexdigest() == digest
+    # IR-level instrumentation (program.INSTRUMENT), the kind clang's manual recommends for PGO
+    shown = run(["llvm-profdata-19", "show", profile], d, env).stdout
+    assert shown.startswith("Instrumentation level: IR"), shown[:200]
     first = report["trials"][0]
     assert first["agent"] == "profile" and first["edits"] == [f"profile={digest[:12]}"], first
     assert sha(os.path.join(d, "kernels")) == before_bin and objects(d) == baseline_objs

@@ -151,9 +151,15 @@ def test_a_profile_is_named_by_digest_only_and_checked_against_its_bytes(tmp_pat
     assert profile_path(digest) == path
     assert p.clang_args()[:3] == ["-O2", "-mllvm", "-inline-threshold=500"]
     assert p.clang_args()[3:] == [f"-fprofile-instr-use={path}", "-Wno-profile-instr-out-of-date",
-                                  "-Wno-profile-instr-unprofiled", "-Wno-profile-instr-missing"]
+                                  "-Wno-profile-instr-unprofiled", "-Wno-profile-instr-missing",
+                                  "-mllvm", "-no-pgo-warn-mismatch"]
     # the back end of the split route gets neither the -O level (given on its own) nor the profile
     assert p.backend_clang_args() == ["-mllvm", "-inline-threshold=500"]
+    # nor does the split route take a profile at all: an IR-level one is applied inside clang's
+    # own pass pipeline, which a passes string replaces
+    with pytest.raises(PipelineError) as e:
+        validate(p.with_passes("function(instcombine)"))
+    assert e.value.reason == "conflict"
     for bad in ("../../etc/passwd", digest.upper(), digest[:-1], "/tmp/x.profdata"):
         with pytest.raises(PipelineError) as e:
             validate(Pipeline().with_profile(bad))

@@ -211,3 +211,38 @@ def test_llm_profile_edits_name_the_sessions_profile_only():
     kinds = lambda schema: {b["properties"]["kind"]["enum"][0] for b in schema["properties"]["edits"]["items"]["anyOf"]}
     assert "profile" in kinds(proposal_schema(["a"], Policy(), profile=True))
     assert "profile" not in kinds(proposal_schema(["a"], Policy()))
+
+
+def test_a_profile_and_a_passes_string_exclude_each_other_in_every_edit():
+    """pipeline.validate refuses a profile with a passes string (the split route would drop an
+    IR-level profile silently), so an edit that sets one drops the other: no proposer wastes a
+    trial on a refused combination."""
+    from autopass_cc.tuning.proposers.base import Edit
+    split = Pipeline().with_knob("unroll-threshold", 600).with_passes("function(instcombine)")
+    pgo = Edit("profile", "profile", PROFILE).apply(split)
+    assert pgo.profile == PROFILE and pgo.passes is None and dict(pgo.knobs) == {"unroll-threshold": "600"}
+    validate(pgo)
+    back = Edit("passes", "", "function(sroa)").apply(pgo)
+    assert back.passes == "function(sroa)" and back.profile is None
+    validate(back)
+    # turning either off leaves the other as it was
+    assert Edit("profile", "profile", None).apply(split) == split
+    assert Edit("passes", "", None).apply(pgo) == pgo
+
+
+def test_no_pass_pipeline_edit_for_a_tu_whose_incumbent_won_with_the_profile():
+    ev = {"functions": {}}
+    tus = [TUInfo("a", "a.c", 0.6, [("f", 0.6)], ev), TUInfo("b", "b.c", 0.4, [("g", 0.4)], ev)]
+    incumbent = {"a": Pipeline().with_profile(PROFILE)}
+    prop, tried = OfflineProposer(seed=0, use_rules=True), {config_digest(incumbent)}
+    agents = []
+    for _ in range(14):
+        p = prop.ask(SearchState(tus, dict(incumbent), [], Policy(), 24, set(tried), profile=PROFILE))
+        if p is None:
+            break
+        tried.add(config_digest({**incumbent, **p.changes}))
+        for p2 in p.changes.values():
+            validate(p2)
+        agents.append((p.agent, sorted(p.changes)))
+    passes = [tu for agent, tu in agents if agent == "pass-pipeline"]
+    assert passes and all(tu == ["b"] for tu in passes), agents

@@ -29,7 +29,9 @@ class Edit:
     source: str = ""
 
     def apply(self, p: Pipeline) -> Pipeline:
-        """The pipeline with this edit made; raises PipelineError for a bad knob value."""
+        """The pipeline with this edit made; raises PipelineError for a bad knob value.  A profile
+        and a passes string exclude each other (pipeline.validate): setting one drops the other,
+        so an edit moves a TU between clang's pipeline with the profile and the split route."""
         if self.kind == "knob":
             return p.with_knob(self.name, self.value)
         if self.kind == "flag":
@@ -37,9 +39,9 @@ class Edit:
         if self.kind == "opt_level":
             return p.with_opt_level(self.value)
         if self.kind == "passes":
-            return p.with_passes(self.value)
+            return p.with_passes(self.value).with_profile(None if self.value else p.profile)
         if self.kind == "profile":
-            return p.with_profile(self.value)
+            return p.with_profile(self.value).with_passes(None if self.value else p.passes)
         raise ValueError(f"unknown edit kind {self.kind!r}")
 
     def __str__(self) -> str:

@@ -6,9 +6,8 @@ Five phases, each over the TUs hottest first (``state.tus`` is ordered by profil
    run (``state.profile``, tuning/pgo.py): one trial with every hot TU compiled with it.  It is the
    only edit that sees which branches this run takes and how often, so it goes first; when it
    is not accepted and several TUs are hot, PGO of the hottest TU alone and of the next one
-   are queued among the program-wide moves (one TU can lose what another gains: with a
-   whole-program profile of examples/demo, PGO of heat.c alone made the demo ~1.4x slower, of
-   counts.c alone at most 1.15x).
+   are queued among the program-wide moves (one TU can lose what another gains: whole-program
+   PGO made examples/demo ~1.35x slower, tuning/pgo.py).
 1. **Evidence rules** (tuning/rules.py): edits derived from the TU's optimization remarks and IR
    statistics (a hot loop not vectorized by the cost model -> vectorizer knobs, a hot call site
    not inlined as too costly -> inline threshold, ...), in one queue over all hot TUs ordered by
@@ -18,7 +17,8 @@ Five phases, each over the TUs hottest first (``state.tus`` is ordered by profil
    parameters of loop-unroll / loop-vectorize changed, passes dropped, repeated or inserted; each
    accepted by opt-19 before it is proposed) for the hottest TU and for the next one when it holds
    at least PASS_EDIT_SHARE of the profile (at most PASS_EDIT_TUS TUs; their queues interleaved,
-   the hottest first), alternating with phase 3.
+   the hottest first), alternating with phase 3.  Not for a TU whose incumbent uses the profile:
+   the split route cannot apply it (pipeline.validate).
 3. **Program-wide moves**: a short list of edits that often pay off at -O3 (ordered by how often
    they won in the AutoPass paper's ablation and in our own runs), tried on all hot TUs at once so
    one trial covers the program (one of them, direct calls in shared-library code, only on the
@@ -192,6 +192,8 @@ class OfflineProposer(Proposer):
                 tu_id, edit = passes.pop(0)
                 if str(edit) in _blamed(state.history, tu_id):
                     continue  # (this TU's edit, blamed by a diagnosis or failed alone)
+                if state.incumbent.get(tu_id, Pipeline()).profile:
+                    continue  # PGO won there; a passes string would drop it (Edit.apply)
                 try:
                     p = edit.apply(state.incumbent.get(tu_id, Pipeline()))
                 except (PipelineError, ValueError):
