@@ -14,7 +14,14 @@ rounds (order rotated each round):
 Through the compile server when the installed client has one running (the first call starts
 it; see autopass_cc/server.py), else standalone; ``--standalone`` forces the latter
 (AUTOPASS_SERVER=0).  Prints medians and ratios with paired bootstrap 95% CIs.
-Usage: python3 benchmarks/percall.py [--rounds 15] [--standalone]
+
+Then the CPU time of a call (user + system, all processes: the client, the server and the children
+it forks, clang), which is what a parallel build whose jobs fill every core pays for, wall time
+hiding none of it: blocks of ``--block`` calls of one kind, the kinds rotated, ``--cpu-blocks``
+times; per kind the median over blocks of CPU seconds per call.  The server's share is read from
+``/proc/<pid>/stat`` (its own and its reaped children's times, in clock ticks: hence blocks), with
+the sockets in a private AUTOPASS_SERVER_DIR so that the server is this benchmark's own.
+Usage: python3 benchmarks/percall.py [--rounds 15] [--standalone] [--cpu-blocks 3] [--block 20]
 """
 
 from __future__ import annotations
@@ -43,10 +50,36 @@ def timed(cmd, cwd, env) -> float:
     return time.perf_counter() - t0
 
 
+def server_cpu(server_dir: str) -> float:
+    """CPU seconds (user + system) of the compile servers with a pid file in ``server_dir`` and of
+    the children they have reaped (proc(5): utime, stime, cutime, cstime)."""
+    import glob
+    total = 0
+    for pid_file in glob.glob(os.path.join(server_dir, "*.sock.pid")):
+        try:
+            with open(pid_file) as f:
+                pid = int(f.read())
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            continue
+        total += sum(int(x) for x in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's waited-for children (getrusage RUSAGE_CHILDREN)."""
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--standalone", action="store_true", help="AUTOPASS_SERVER=0: no compile server")
+    ap.add_argument("--cpu-blocks", type=int, default=3, help="blocks per kind for the CPU table (0: none)")
+    ap.add_argument("--block", type=int, default=20, help="calls per block for the CPU table")
     args = ap.parse_args()
     wrapper = os.path.join(sysconfig.get_path("scripts"), "autopass-cc")
     work = tempfile.mkdtemp(prefix="autopass-percall-")
@@ -54,6 +87,9 @@ def main() -> None:
     shutil.copytree(os.path.join(ROOT, "tests", "programs", "interp-cmake", "src"), src)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPASS_")}
     env["AUTOPASS_CACHE_DIR"] = os.path.join(work, "cache")
+    server_dir = os.path.join(work, "sockets")
+    os.mkdir(server_dir, 0o700)
+    env["AUTOPASS_SERVER_DIR"] = server_dir
     if args.standalone:
         env["AUTOPASS_SERVER"] = "0"
     flags = ["-I", src, "-O3", "-g0", "-std=c11", "-MD", "-MF", "arena.o.d", "-c", os.path.join(src, "arena.c"),
@@ -94,7 +130,34 @@ def main() -> None:
             what = (f"time x{ratio:.3f} [{lo:.3f}, {hi:.3f}] "
                     f"(+{med - 1000 * statistics.median(times[base]):.1f} ms)")
         print(f"{name:<10}{med:>11.1f}   {what}")
+    if args.cpu_blocks > 0:
+        cpu_table(args, wrapper, flags, work, env, server_dir)
+    subprocess.run([wrapper, "server", "stop"], cwd=work, env=env, capture_output=True)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def cpu_table(args, wrapper, flags, work, env, server_dir) -> None:
+    """The CPU part of the module docstring: prints ms of CPU per call per kind."""
+    kinds = ("bare", "miss", "hit")
+    per_call: dict[str, list[float]] = {k: [] for k in kinds}
+    for b in range(args.cpu_blocks):
+        for kind in kinds[b % 3:] + kinds[:b % 3]:
+            s0, c0 = server_cpu(server_dir), children_cpu()
+            for i in range(args.block):
+                if kind == "bare":
+                    cmd = ["clang-19"] + flags
+                elif kind == "miss":
+                    cmd = [wrapper, f"-DPERCALL_CPU={b}_{i}_{time.time_ns()}"] + flags
+                else:
+                    cmd = [wrapper] + flags
+                timed(cmd, work, env)
+            time.sleep(0.5)  # the last call's background store ends and its process is reaped
+            per_call[kind].append((server_cpu(server_dir) - s0 + children_cpu() - c0) / args.block)
+    med = {k: 1000 * statistics.median(v) for k, v in per_call.items()}
+    print(f"\nCPU per call (user + system of every process involved), {args.cpu_blocks} blocks of "
+          f"{args.block} calls per kind, median ms:")
+    print(f"bare {med['bare']:.1f}   miss {med['miss']:.1f} (+{med['miss'] - med['bare']:.1f}, "
+          f"x{med['miss'] / med['bare']:.3f})   hit {med['hit']:.1f} ({med['bare'] / med['hit']:.1f}x less than bare)")
 
 
 if __name__ == "__main__":
