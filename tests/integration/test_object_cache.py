@@ -157,6 +157,7 @@ def test_any_input_change_is_a_miss(work, env):
 
 def test_system_headers_are_in_the_manifest_even_with_MMD(work, env):
     run([AP_CC, "-O2", "-MMD", "-c", "x.c", "-o", "x.o"], work, env)
+    stats(env, work)  # waits for the store a compile-server child finishes after the call returned
     code = ("import sys; sys.path.insert(0, %r)\n"
             "from autopass_cc.store import HotStore\nfrom autopass_cc import objcache\n"
             "o = HotStore().objects()\n"
