@@ -10,6 +10,7 @@ exactly and deterministically, at a 20-100x slowdown.  Instruction counts are a 
 * :func:`parse_callgrind` reads one callgrind output file (our own parser of the format described
   in Valgrind's manual, "Callgrind Format Specification");
 * :func:`symbols_of_object` and :func:`hot_tus` map functions to the TUs whose objects define them;
+* :func:`without_debug_info` makes the copies of the program that callgrind runs;
 * :func:`hot_functions_profdata` is an alternative from ``-fprofile-instr-generate`` profiles.
 """
 
@@ -205,6 +206,33 @@ def _run_callgrind(cmd: str, cwd: str, timeout_s: float, workdir: str, skip: str
             out.append(parse_callgrind(path))
         except (OSError, ValueError):
             continue
+    return out
+
+
+def without_debug_info(files: dict, workdir: str) -> dict:
+    """Copies of the ELF images ``files`` (user path -> scratch path, as in program.Linked) with
+    their debug information removed (``llvm-objcopy-19 --strip-debug``; the symbol table, which
+    callgrind names functions by, stays), in ``workdir``: the returned mapping names the copies.
+    Why: Valgrind 3.19 (Debian 12) gives up on the DWARF 5 that clang-19 writes for some programs
+    ("debuginfo reader: Possibly corrupted debuginfo file ... I can't recover", measured on the
+    sqlite3 shell built -g -O2), failing the whole run; it also reads large debug information
+    slowly.  An image that cannot be stripped is used as it is.  Never raises."""
+    from ..toolchain import llvm_tool
+    try:
+        objcopy = llvm_tool("llvm-objcopy")
+    except Exception:
+        return dict(files)
+    os.makedirs(workdir, exist_ok=True)
+    out = {}
+    for i, (user, scratch) in enumerate(files.items()):
+        dest = os.path.join(workdir, f"{i}-{os.path.basename(scratch)}")
+        try:
+            r = subprocess.run([objcopy, "--strip-debug", scratch, dest], capture_output=True,
+                               stdin=subprocess.DEVNULL, timeout=300)
+            ok = r.returncode == 0 and os.path.isfile(dest)
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+        out[user] = dest if ok else scratch
     return out
 
 

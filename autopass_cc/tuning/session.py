@@ -334,8 +334,8 @@ class Session:
         profiled = False
         if mode in ("auto", "callgrind"):
             try:
-                from .profile import hot_functions_callgrind, hot_tus
-                self.swap.install(base_bin)
+                from .profile import hot_functions_callgrind, hot_tus, without_debug_info
+                self.swap.install(Linked(without_debug_info(base_bin.files, os.path.join(self.dir, "profile", "bin"))))
                 executed: set = set()
                 shares = hot_functions_callgrind(self.settings["run"], self.project,
                                                  timeout_s=max(60.0, 60 * self.report["baseline"]["seconds"]),

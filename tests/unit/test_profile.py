@@ -122,6 +122,28 @@ def test_hot_functions_callgrind(prog, tmp_path):
     assert len(files) == 3
 
 
+@pytest.mark.skipif(not HAVE_VALGRIND, reason="needs valgrind")
+def test_callgrind_runs_a_copy_without_debug_information(prog, tmp_path):
+    """The session profiles copies of its images stripped of debug information (valgrind 3.19 gives
+    up on some of clang-19's DWARF 5): the copy has no .debug_* section, keeps the symbol table,
+    so callgrind names the same functions with the same counts; a file that cannot be stripped is
+    used as it is."""
+    d = tmp_path / "g"
+    d.mkdir()
+    subprocess.run(["clang-19", "-O1", "-g", "-o", str(d / "p"), os.path.join(prog, "p.c")], check=True)
+    files = P.without_debug_info({"/user/p": str(d / "p"), "/user/x": str(d / "missing")}, str(tmp_path / "strip"))
+    copy = files["/user/p"]
+    assert copy != str(d / "p") and files["/user/x"] == str(d / "missing")
+    sections = lambda f: subprocess.run(["llvm-readelf-19", "-S", f], capture_output=True, text=True).stdout
+    assert ".debug_info" in sections(str(d / "p")) and ".debug_info" not in sections(copy)
+    assert ".symtab" in sections(copy)
+    shares = {}
+    for name, path in (("full", str(d / "p")), ("stripped", copy)):
+        shares[name] = P.hot_functions_callgrind(f"{path} 100000", str(d), 60, str(tmp_path / f"cg-{name}"))
+    assert shares["stripped"]["hot"] > 0.6
+    assert shares["stripped"]["hot"] == pytest.approx(shares["full"]["hot"], rel=0.01)
+
+
 REC = r"""
 #include <stdio.h>
 #include <stdlib.h>
