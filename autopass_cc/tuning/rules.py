@@ -209,7 +209,8 @@ def scored_edits(evidence: dict, hot_functions: list, current: Pipeline) -> list
             ratio = cost / thr if thr > 0 else float("inf")
             # The remark's threshold is the base threshold after bonuses and penalties
             # (InlineCost.cpp: single-BB and vector bonuses scale with it, others are constants),
-            # so scale proportionally and also cover the absolute gap; then add a 5 % margin.
+            # so scale proportionally and also cover the absolute gap; then a margin of 8, rounded
+            # up to the ladder (_threshold_step).
             need = max(cur_inline + (cost - thr), math.ceil(cur_inline * ratio) if thr > 0 else 0)
             value = _threshold_step(cur_inline, need + 8)
             if value > KNOBS["inline-threshold"].hi:
