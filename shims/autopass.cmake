@@ -55,6 +55,44 @@ set(CMAKE_CXX_COMPILER "${AUTOPASS_CXX_EXECUTABLE}")
 # try_compile() projects read this file again; hand them the same choice.
 list(APPEND CMAKE_TRY_COMPILE_PLATFORM_VARIABLES AUTOPASS_CC_EXECUTABLE AUTOPASS_CXX_EXECUTABLE)
 
+# The binutils CMake would pick for the real compiler.  CMake derives a "toolchain prefix" from the
+# compiler's file name (Modules/CMakeDetermineCompiler.cmake: "autopass-cc" reads as prefix
+# "autopass-" + "cc") and then looks for autopass-llvm-ar-19, finds nothing versioned and falls back
+# to an unversioned llvm-ar, which may be an older LLVM (on Debian 12, /usr/bin/llvm-ar is LLVM 14):
+# CMAKE_C_COMPILER_AR was NOTFOUND and -DCMAKE_INTERPROCEDURAL_OPTIMIZATION=ON builds failed to
+# archive.  So look the tools up the way Modules/CMakeFindBinUtils.cmake and
+# Compiler/Clang-FindBinUtils.cmake do for the real compiler (AUTOPASS_CC, else clang-19, else clang):
+# its version suffix first ("-19"), then the plain name, hinted by the directory it really lives in.
+# A variable the user sets (-DCMAKE_AR=...) is kept: find_program leaves a set cache entry alone.
+if(DEFINED ENV{AUTOPASS_CC} AND NOT "$ENV{AUTOPASS_CC}" STREQUAL "")
+  find_program(_autopass_real NAMES "$ENV{AUTOPASS_CC}")
+else()
+  find_program(_autopass_real NAMES clang-19 clang)
+endif()
+if(_autopass_real)
+  get_filename_component(_autopass_real_dir "${_autopass_real}" REALPATH)
+  get_filename_component(_autopass_real_dir "${_autopass_real_dir}" DIRECTORY)
+  get_filename_component(_autopass_real_name "${_autopass_real}" NAME)
+  set(_autopass_suffix "")
+  if(_autopass_real_name MATCHES "^clang(\\+\\+)?(-[0-9.]+)$")
+    set(_autopass_suffix "${CMAKE_MATCH_2}")
+  endif()
+  foreach(_autopass_pair AR=llvm-ar RANLIB=llvm-ranlib NM=llvm-nm OBJCOPY=llvm-objcopy OBJDUMP=llvm-objdump
+          READELF=llvm-readelf STRIP=llvm-strip ADDR2LINE=llvm-addr2line DLLTOOL=llvm-dlltool LINKER=ld.lld
+          C_COMPILER_AR=llvm-ar CXX_COMPILER_AR=llvm-ar C_COMPILER_RANLIB=llvm-ranlib CXX_COMPILER_RANLIB=llvm-ranlib)
+    string(REPLACE "=" ";" _autopass_pair "${_autopass_pair}")
+    list(GET _autopass_pair 0 _autopass_var)
+    list(GET _autopass_pair 1 _autopass_tool)
+    find_program(CMAKE_${_autopass_var} NAMES "${_autopass_tool}${_autopass_suffix}" "${_autopass_tool}"
+                 HINTS "${_autopass_real_dir}" NO_CMAKE_PATH NO_CMAKE_ENVIRONMENT_PATH)
+  endforeach()
+endif()
+
 unset(_autopass_lang)
 unset(_autopass_name)
 unset(_autopass_var)
+unset(_autopass_tool)
+unset(_autopass_pair)
+unset(_autopass_suffix)
+unset(_autopass_real_dir)
+unset(_autopass_real_name)

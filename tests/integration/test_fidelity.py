@@ -402,6 +402,10 @@ def test_cmake_toolchain_file(tmp_path, env, cmake_reference):
     assert _cmake_compiler(root / "build", "C") == AP_CC
     assert _cmake_compiler(root / "build", "CXX") == AP_CXX
     _same_sources_objects(cmake_reference, root, "build")
+    # the same archiver, linker and other binutils as plain clang-19 gets (LLVM 19's, not an
+    # unversioned older llvm-ar that CMake would otherwise find for a compiler named autopass-cc)
+    assert _binutils(root / "build") == _binutils(cmake_reference[1] / "build")
+    assert _binutils(root / "build")["CMAKE_C_COMPILER_AR"].endswith("-19")
     # the project was found by walking up from build/: compile and link records at the root
     log = [json.loads(x) for x in (root / ".autopass" / "buildlog.jsonl").read_text().splitlines()]
     compiles = [r for r in log if r["kind"] == "compile" and "CMakeFiles/tiny.dir" in r["output"]]
@@ -411,6 +415,35 @@ def test_cmake_toolchain_file(tmp_path, env, cmake_reference):
     links = [r for r in log if r["kind"] == "link"]
     assert links and links[-1]["output"] == str(root / "build" / "tiny")
     assert not (root / "build" / ".autopass").exists()
+
+
+def _binutils(build: Path) -> dict:
+    """The binutils CMake chose when configuring ``build`` (CMakeCache.txt)."""
+    names = ("AR", "RANLIB", "NM", "OBJCOPY", "OBJDUMP", "READELF", "STRIP", "LINKER", "C_COMPILER_AR",
+             "C_COMPILER_RANLIB", "CXX_COMPILER_AR", "CXX_COMPILER_RANLIB")
+    text = (build / "CMakeCache.txt").read_text()
+    return {f"CMAKE_{n}": m.group(1) for n in names if (m := re.search(rf"^CMAKE_{n}:FILEPATH=(.*)$", text, re.M))}
+
+
+@pytest.mark.slow
+def test_cmake_toolchain_file_with_interprocedural_optimization(tmp_path, env):
+    """CMAKE_INTERPROCEDURAL_OPTIMIZATION (LTO objects, archived with the compiler's llvm-ar) builds
+    and runs through the toolchain file as it does with plain clang-19 (found by a build of a real
+    project: the archiver was NOTFOUND)."""
+    root = tmp_path / "ipo"
+    (root / "src").mkdir(parents=True)
+    (root / "autopass.toml").write_text("")
+    (root / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.16)\nproject(ipo C)\n"
+        "add_library(sq STATIC src/sq.c)\nadd_executable(tiny src/main.c)\ntarget_link_libraries(tiny sq)\n")
+    (root / "src" / "sq.c").write_text("int square(int x) { return x * x; }\n")
+    (root / "src" / "main.c").write_text('#include <stdio.h>\nint square(int);\n'
+                                         'int main(void) { printf("%d\\n", square(7) + 6); return 0; }\n')
+    env = {**env, "AUTOPASS_CC_EXECUTABLE": AP_CC, "AUTOPASS_CXX_EXECUTABLE": AP_CXX}
+    _cmake_build(root, "build", env, f"-DCMAKE_TOOLCHAIN_FILE={TOOLCHAIN_FILE}",
+                 "-DCMAKE_INTERPROCEDURAL_OPTIMIZATION=ON")
+    with open(root / "build" / "libsq.a", "rb") as f:
+        assert b"BC\xc0\xde" in f.read()          # the members are LLVM bitcode: LTO really happened
 
 
 @pytest.mark.slow
