@@ -233,13 +233,16 @@ def summarize_remarks(docs: list[dict]) -> dict:
             vals, msg = _args(d)
             if kind == "Passed":
                 c["unrolled"] += 1
+                count = _int(vals.get("UnrollCount"))
                 if name == "FullyUnrolled":
                     how = "full"
+                elif name == "Peeled":  # LoopPeel.cpp via the unroll pass: "peeled loop by N iterations"
+                    how, count = "peeled", _int(vals.get("PeelCount"))
                 elif "run-time trip count" in msg:
                     how = "runtime"
                 else:
                     how = "partial"
-                _push(f["unrolled"], {"line": line, "kind": how, "count": _int(vals.get("UnrollCount"))})
+                _push(f["unrolled"], {"line": line, "kind": how, "count": count})
             else:
                 _push(f["not_unrolled"], {"line": line, "reason": name, "message": msg})
         elif p == "TTI" and name == "DontUnroll":
@@ -522,7 +525,7 @@ def collect(compiler: str, args: list[str], cwd: str, pipeline, workdir: str) ->
              "not_inlined": [{"callee", "line", "cost", "threshold", "reason", "message"[, "detail"]}],
              "vectorized": [{"line", "vf", "ic", "notes": [{"name", "message"}]}],
              "not_vectorized": [{"line", "reasons": [{"name", "message"}]}],
-             "unrolled": [{"line", "kind": "full" | "partial" | "runtime", "count"}],
+             "unrolled": [{"line", "kind": "full" | "partial" | "runtime" | "peeled", "count"}],
              "not_unrolled": [{"line", "reason", "message"}],
              "slp_missed": [{"line", "reason", "cost", "threshold"}],
              "counts": {"inlined", "not_inlined", "too_costly", "vectorized", "not_vectorized",

@@ -162,6 +162,17 @@ def test_unrolled(ev):
     assert len(refused) == 1 and refused[0]["reason"] == "DontUnroll"   # de-duplicated
 
 
+def test_a_peeled_loop_is_not_a_partial_unroll(tmp_path):
+    """LLVM's "peeled loop by 1 iterations" (loop-unroll pass, remark Peeled, argument PeelCount)
+    is recorded as a peel with its count, not as a partial unroll of unknown factor (which the
+    rules took for a small unroll factor)."""
+    (tmp_path / "p.c").write_text("int peel(const int *a, int n) { int s = 0;\n"
+                                  "  for (int i = 0; i < n; i++) { if (i == 0) s += 100; else s += a[i] * 3; }\n"
+                                  "  return s; }\n")
+    ev = E.collect("clang-19", ["-O3", "-c", "p.c", "-o", "p.o"], str(tmp_path), Pipeline(), str(tmp_path / "wd"))
+    assert [(u["kind"], u["count"]) for u in ev["functions"]["peel"]["unrolled"]] == [("peeled", 1)]
+
+
 def test_licm_gvn_and_backend_counts(ev):
     c = fn(ev, "hoist")["counts"]
     assert c["licm_hoisted"] >= 3
