@@ -55,7 +55,12 @@ def tune_at_link(project: str, settings: dict, warn, output: str | None = None) 
         warn(f"tuning skipped: {e}")
         return
     winners = report.get("winner") or {}
-    warn(f"session done: speedup {report.get('speedup', 1.0):.3f}x; report {report['files']['summary']}")
+    if winners:
+        ci = report.get("speedup_ci") or [None, None]
+        span = f" (CI {ci[0]:.3f}-{ci[1]:.3f})" if None not in ci else ""
+        warn(f"session done: speedup {report.get('speedup', 1.0):.3f}x{span}; report {report['files']['summary']}")
+    else:
+        warn(f"session done: no significant speedup, your flags are kept; report {report['files']['summary']}")
     if not winners:
         return
     archives: dict[str, list[str]] = {}

@@ -277,7 +277,14 @@ def test_tuning_on_link(wrapper, env, program):
     assert "tuning kernels before linking it" in r.stderr
     assert "session done" in r.stderr
     reference = run("./kernels 40", d, env).stdout
-    assert glob.glob(os.path.join(d, ".autopass", "sessions", "*", "session.json"))
+    paths = glob.glob(os.path.join(d, ".autopass", "sessions", "*", "session.json"))
+    with open(max(paths, key=os.path.getmtime)) as f:
+        done = json.load(f)
+    # the line says what the session did: a confirmed speedup, or the user's flags kept
+    if done["winner"]:
+        assert f"speedup {done['speedup']:.3f}x (CI" in r.stderr
+    else:
+        assert "no significant speedup, your flags are kept" in r.stderr and "speedup 1.000x" not in r.stderr
     run(["make", "clean"], d, env)
     r2 = run(["make", f"CC={wrapper}", "-j2"], d, env)
     assert "tuning" not in r2.stderr          # every TU has an entry now: no second session
