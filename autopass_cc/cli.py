@@ -73,7 +73,27 @@ def init(run_cmd, target, budget, on_miss, check_cmd, force):
         f.write("\n".join(lines))
     os.makedirs(cfg.state_dir(os.getcwd()), exist_ok=True)
     click.echo(f"wrote {path}: run = {run_cmd!r}, target = {target!r}, on_miss = {on_miss!r}")
-    click.echo("next: build with CC=autopass-cc (e.g. make clean && CC=autopass-cc make), then autopass-cc tune")
+    tree = _cmake_build_dir(os.getcwd(), target)
+    if tree:
+        click.echo(f"next: build with CMake through autopass-cc (configured with -DCMAKE_TOOLCHAIN_FILE=.../shims/"
+                   f"autopass.cmake or the compiler and linker launchers), e.g. cmake --build {tree} --clean-first; "
+                   "then autopass-cc tune")
+    else:
+        click.echo("next: build with CC=autopass-cc (e.g. make clean && CC=autopass-cc make), then autopass-cc tune")
+
+
+def _cmake_build_dir(project: str, target: str | None) -> str | None:
+    """The CMake build tree holding ``target`` (the directory with CMakeCache.txt, searched from the
+    target's directory up to ``project``), relative to the current directory, or None: with CMake,
+    ``CC=...`` does nothing once the tree is configured, so the rebuild hint differs."""
+    d = os.path.dirname(os.path.abspath(os.path.join(project, target or ".")))
+    top = os.path.abspath(project)
+    while True:
+        if os.path.isfile(os.path.join(d, "CMakeCache.txt")):
+            return os.path.relpath(d)
+        if d == top or os.path.dirname(d) == d or not d.startswith(top):
+            return None
+        d = os.path.dirname(d)
 
 
 @cli.command()
@@ -98,7 +118,9 @@ def tune(budget, seed, proposer, quiet, as_json):
         click.echo(f.read(), nl=False)
     click.echo(f"report: {report['files']['json']}")
     if report.get("winner"):
-        click.echo("rebuild to use the tuned pipelines: e.g. make clean && CC=autopass-cc make")
+        tree = _cmake_build_dir(project, settings.get("target"))
+        click.echo("rebuild to use the tuned pipelines: e.g. "
+                   + (f"cmake --build {tree} --clean-first" if tree else "make clean && CC=autopass-cc make"))
 
 
 def _settle() -> None:

@@ -66,3 +66,20 @@ def test_cache_dir_order(clean_env, monkeypatch):
 def test_size_parsing(clean_env, monkeypatch):
     monkeypatch.setenv("AUTOPASS_CACHE_SIZE", "500M")
     assert config.load(None)["cache_size"] == 500 * 1024 ** 2
+
+
+def test_init_names_the_cmake_rebuild_in_a_cmake_tree(tmp_path, monkeypatch):
+    """With CMake, CC=... does nothing once a tree is configured: init's (and tune's) rebuild hint
+    names `cmake --build <tree>` when the target sits in a tree with a CMakeCache.txt."""
+    from click.testing import CliRunner
+    from autopass_cc.cli import cli
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTOPASS_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "build" / "bin").mkdir(parents=True)
+    (tmp_path / "build" / "CMakeCache.txt").write_text("")
+    r = CliRunner().invoke(cli, ["init", "--run", "./build/bin/prog 3"])
+    assert r.exit_code == 0, r.output
+    assert "cmake --build build --clean-first" in r.output and "CC=autopass-cc" not in r.output
+    (tmp_path / "build" / "CMakeCache.txt").unlink()
+    r = CliRunner().invoke(cli, ["init", "--force", "--run", "./build/bin/prog 3"])
+    assert "make clean && CC=autopass-cc make" in r.output
