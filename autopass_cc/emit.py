@@ -205,29 +205,37 @@ class _Done(namedtuple("_Done", "returncode stdout stderr")):
     __slots__ = ()
 
 
-def _run(cmd: list[str], cwd: str, capture: bool, env: dict | None = None, tty: bool = False):
-    if capture and (cwd in (".", "") or os.path.realpath(cwd) == os.getcwd()):
+def _run(cmd: list[str], cwd: str, capture: bool, env: dict | None = None, tty: bool = False,
+         timeout_s: float | None = None):
+    if capture and timeout_s is None and (cwd in (".", "") or os.path.realpath(cwd) == os.getcwd()):
         return _Done(*run_captured(cmd, env=env, tty=tty))
     import subprocess
-    return subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, env=env,
-                          stdout=subprocess.PIPE if capture else None,
-                          stderr=subprocess.PIPE if capture else None)
+    try:
+        return subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, env=env, timeout=timeout_s,
+                              stdout=subprocess.PIPE if capture else None,
+                              stderr=subprocess.PIPE if capture else None)
+    except subprocess.TimeoutExpired as e:  # (subprocess.run killed it)
+        return _Done(-9, e.stdout or b"", (e.stderr or b"")
+                     + f"autopass-cc: compile stopped after {timeout_s:.0f} s (time limit)\n".encode())
 
 
 def compile_tu(compiler: str, inv: Invocation, args: list[str], pipeline: Pipeline, cwd: str, *,
                output: str | None = None, extra: list[str] | None = None, capture: bool = True,
-               opt_tool: str | None = None, env: dict | None = None, tty: bool = False) -> CompileResult:
+               opt_tool: str | None = None, env: dict | None = None, tty: bool = False,
+               timeout_s: float | None = None) -> CompileResult:
     """Compile one TU with ``pipeline``.
 
     ``args``: the argv after the compiler (the user's, or :func:`retarget`-ed ones); ``output``:
     where the object goes (default: the invocation's ``-o``); ``extra``: arguments appended to the
     front-end step (e.g. ``-fsave-optimization-record``); ``env``: the compiler's environment;
-    ``tty``: capture stderr through a pseudo-terminal (run_captured).  Returns a CompileResult;
-    never raises for a failing compile (CompilerNotFound if ``opt-19`` is needed and missing)."""
+    ``tty``: capture stderr through a pseudo-terminal (run_captured); ``timeout_s``: seconds each
+    command may take before it is killed (a result with exit code -9 and a last stderr line saying
+    so; None: no limit, as for the user's own compiles).  Returns a CompileResult; never raises
+    for a failing compile (CompilerNotFound if ``opt-19`` is needed and missing)."""
     output = output or inv.output
     front = [compiler] + tuned_args(args, pipeline) + list(extra or [])
     if pipeline.passes is None:
-        r = _run(front, cwd, capture, env, tty)
+        r = _run(front, cwd, capture, env, tty, timeout_s)
         return CompileResult(r.returncode, r.stdout or b"", r.stderr or b"", [front])
     from .toolchain import llvm_tool
     opt = opt_tool or llvm_tool("opt")
@@ -244,7 +252,7 @@ def compile_tu(compiler: str, inv: Invocation, args: list[str], pipeline: Pipeli
             if cmd is step2:
                 cmd[1:1] = opt_target_args(out_abs, inv.codegen_args)
             cmds.append(cmd)
-            r = _run(cmd, cwd, True, env, tty)
+            r = _run(cmd, cwd, True, env, tty, timeout_s)
             stdout += r.stdout or b""
             stderr += r.stderr or b""
             if r.returncode != 0:

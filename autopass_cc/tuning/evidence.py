@@ -503,12 +503,14 @@ def _totals(functions: dict) -> dict:
     return t
 
 
-def collect(compiler: str, args: list[str], cwd: str, pipeline, workdir: str) -> dict:
+def collect(compiler: str, args: list[str], cwd: str, pipeline, workdir: str,
+            timeout_s: float = _REMARK_TIMEOUT_S) -> dict:
     """Compile one TU with ``pipeline`` and summarise what the optimizer did, per function.
 
     ``args``: the user's argv after the compiler as recorded in the build log; ``cwd``: where it
     ran; ``pipeline``: a Pipeline (autopass_cc/pipeline.py); ``workdir``: scratch directory
-    (created; holds ``x.o``, ``x.opt.yaml``, ``x.ll``).
+    (created; holds ``x.o``, ``x.opt.yaml``, ``x.ll``); ``timeout_s``: seconds each compile step may
+    take (stopped after; EvidenceError or subprocess.TimeoutExpired).
 
     Without a pass string the object is built by :func:`autopass_cc.emit.compile_tu` with
     ``-fsave-optimization-record=yaml`` (all remarks, middle and back end) while, in parallel,
@@ -566,16 +568,22 @@ def collect(compiler: str, args: list[str], cwd: str, pipeline, workdir: str) ->
         ir_cmd = [compiler] + emit.tuned_args(emit.retarget(list(args), ll), pipeline) + ["-S", "-emit-llvm"]
         ir_proc = subprocess.Popen(ir_cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE)
+        res, ir_err = None, b""
         try:
             res = emit.compile_tu(compiler, inv, emit.retarget(list(args), obj), pipeline, cwd, output=obj,
-                                  extra=record + [f"-foptimization-record-file={remarks}"], opt_tool=opt)
+                                  extra=record + [f"-foptimization-record-file={remarks}"], opt_tool=opt,
+                                  timeout_s=timeout_s)
         finally:
-            try:
-                _out, ir_err = ir_proc.communicate(timeout=_REMARK_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
+            if res is None or res.returncode != 0:  # (no use for the IR: stop it now)
                 ir_proc.kill()
                 ir_proc.communicate()
-                raise EvidenceError(f"the IR compile took more than {_REMARK_TIMEOUT_S} s") from None
+            else:
+                try:  # it started with the object's compile: it gets what is left of the same time
+                    _out, ir_err = ir_proc.communicate(timeout=max(1.0, timeout_s - (time.monotonic() - t0)))
+                except subprocess.TimeoutExpired:
+                    ir_proc.kill()
+                    ir_proc.communicate()
+                    raise EvidenceError(f"the IR compile took more than {timeout_s:.0f} s") from None
         if res.returncode != 0:
             raise EvidenceError(f"compile failed ({res.returncode}): {_tail(res.stderr)}")
         if ir_proc.returncode != 0:
@@ -585,14 +593,14 @@ def collect(compiler: str, args: list[str], cwd: str, pipeline, workdir: str) ->
         step1 = ([compiler] + emit.tuned_args(emit.retarget(list(args), bc), pipeline)
                  + ["-Xclang", "-disable-llvm-passes", "-emit-llvm"])
         r = subprocess.run(step1, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
-                           timeout=_REMARK_TIMEOUT_S)
+                           timeout=timeout_s)
         if r.returncode != 0:
             raise EvidenceError(f"front end failed ({r.returncode}): {_tail(r.stderr)}")
         step2 = ([opt] + emit.opt_target_args(bc, inv.codegen_args) + [f"-{n}={v}" for n, v in pipeline.knobs]
                  + [f"-passes={pipeline.passes}", bc, "-S", "-o", ll, f"-pass-remarks-output={remarks}",
                     "-pass-remarks-format=yaml"])
         r = subprocess.run(step2, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
-                           timeout=_REMARK_TIMEOUT_S)
+                           timeout=timeout_s)
         if r.returncode != 0:
             raise EvidenceError(f"opt failed ({r.returncode}): {_tail(r.stderr)}")
         level = [f"-{pipeline.opt_level}"] if pipeline.opt_level else []
@@ -601,7 +609,7 @@ def collect(compiler: str, args: list[str], cwd: str, pipeline, workdir: str) ->
                  + ["-Wno-unused-command-line-argument", "-Xclang", "-disable-llvm-passes", "-c", ll, "-o", obj]
                  + record + [f"-foptimization-record-file={cg_remarks}"])
         r = subprocess.run(step3, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
-                           timeout=_REMARK_TIMEOUT_S)
+                           timeout=timeout_s)
         if r.returncode != 0:
             raise EvidenceError(f"back end failed ({r.returncode}): {_tail(r.stderr)}")
         record_files = [remarks, cg_remarks]

@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 
 from .. import buildlog
@@ -94,6 +95,15 @@ class Linked:
 #: for coverage).  Measured here on the sqlite3 shell: 1.20-1.24x vs -O3 with it, 1.14-1.15x with
 #: the front-end one (tuning/pgo.py).
 INSTRUMENT = "-fprofile-generate"
+
+
+#: A session's compile of a TU with a candidate pipeline (or instrumented) is stopped after this
+#: many times the seconds its compile with the user's flags took, and at least COMPILE_LIMIT_MIN_S:
+#: such a pipeline would slow the user's own builds as much, and one trial must not hold a session
+#: (knobs such as a large inline-threshold can blow a big TU's compile up: with inline-threshold=1545
+#: the evidence compile of sqlite3.c, optimization records on, ran for more than 12 minutes).
+COMPILE_LIMIT_FACTOR = 5.0
+COMPILE_LIMIT_MIN_S = 60.0
 
 
 class BuildFailed(Exception):
@@ -294,6 +304,7 @@ class Program:
                                 "rebuild from clean with CC=autopass-cc")
         self._libs: dict[tuple, str] = {}
         self._links = 0
+        self._baseline_s: dict[str, float] = {}  # TU id -> seconds its compile with the user's flags took
 
     def _member_record(self, archive: str, member: str) -> dict | None:
         """The compile record of an archive member: the only object of that name, else the one
@@ -375,16 +386,33 @@ class Program:
         return next(t for t in self.tus if t.tu_id == tu_id)
 
     # -- building ------------------------------------------------------------------------------
+    def compile_limit(self, tu: TU) -> float | None:
+        """Seconds a compile of ``tu`` with another pipeline or instrumentation may take:
+        COMPILE_LIMIT_FACTOR x its compile with the user's flags, at least COMPILE_LIMIT_MIN_S;
+        None before that compile was timed."""
+        base = self._baseline_s.get(tu.tu_id)
+        return None if base is None else max(COMPILE_LIMIT_MIN_S, COMPILE_LIMIT_FACTOR * base)
+
     def object_for(self, tu: TU, pipeline: Pipeline, extra: list | None = None, subdir: str = "obj") -> str:
         """Compile ``tu`` with ``pipeline`` into the scratch tree (cached) and return the object's
-        path.  Raises BuildFailed with clang's first error line."""
+        path.  Raises BuildFailed with clang's first error line, or when the compile exceeds
+        :meth:`compile_limit` (it is stopped)."""
         key = (tu.tu_id, pipeline.digest(), subdir)
         if key in self._objects and not extra:
             return self._objects[key]
         out = os.path.join(self.scratch, subdir, pipeline.digest(), str(tu.index), os.path.basename(tu.output))
         os.makedirs(os.path.dirname(out), exist_ok=True)
-        res = compile_tu(tu.compiler, tu.inv, retarget(tu.args, out), pipeline, tu.cwd, output=out, extra=extra)
+        baseline = pipeline.is_baseline and not extra
+        limit = None if baseline else self.compile_limit(tu)
+        t0 = time.monotonic()
+        res = compile_tu(tu.compiler, tu.inv, retarget(tu.args, out), pipeline, tu.cwd, output=out, extra=extra,
+                         timeout_s=limit)
+        if baseline and res.returncode == 0:
+            self._baseline_s.setdefault(tu.tu_id, time.monotonic() - t0)
         if res.returncode != 0:
+            if limit is not None and time.monotonic() - t0 >= limit:
+                raise BuildFailed(f"compile of {tu.rel} stopped after {limit:.0f} s: over {COMPILE_LIMIT_FACTOR:g}x "
+                                  f"its {self._baseline_s[tu.tu_id]:.1f} s with the user's flags")
             raise BuildFailed(f"compile error in {tu.rel}: {_first_error(res.stderr)}")
         if not extra:
             self._objects[key] = out

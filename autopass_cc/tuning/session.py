@@ -57,6 +57,9 @@ from .program import BinarySwap, BuildFailed, Linked, Program, file_digest, reco
 from .proposers.base import Proposal, SearchState, TrialResult, TUInfo, config_digest
 from .verify import establish_reference, verify
 
+#: The longest a diagnosis's evidence compile may take, in seconds (evidence.collect's default).
+EVIDENCE_LIMIT_S = 600.0
+
 
 #: Cap on same-binary trials (not timed, not charged to the budget): max(FREE_TRIALS_PER_BUDGET x
 #: budget, FREE_TRIALS_MIN).  Measured: 27 of 36 trials of a demo session and 33 of 48 on other
@@ -516,8 +519,12 @@ class Session:
             hot = [f for f, _ in (info.hot_functions if info else [])]
             try:
                 d = os.path.join(self.dir, "evidence", f"{t.index}-{p.digest()}")
-                inc_ev = collect(t.compiler, t.args, t.cwd, incumbent.get(tu_id, Pipeline()), d + "-inc")
-                cand_ev = collect(t.compiler, t.args, t.cwd, p, d)
+                # A diagnosis costs two compiles with optimization records (slower than a plain
+                # compile): twice the trial's own compile limit at most.
+                limit = self.program.compile_limit(t)
+                kw = {"timeout_s": min(EVIDENCE_LIMIT_S, 2 * limit)} if limit else {}
+                inc_ev = collect(t.compiler, t.args, t.cwd, incumbent.get(tu_id, Pipeline()), d + "-inc", **kw)
+                cand_ev = collect(t.compiler, t.args, t.cwd, p, d, **kw)
                 diag = diagnose(inc_ev, cand_ev, hot)
                 diag["blamed"] = blamed_edits(diag, proposal.edits)
                 out[t.rel] = diag

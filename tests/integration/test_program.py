@@ -221,3 +221,33 @@ def test_a_one_step_build_is_split_so_it_can_be_cached_and_tuned(wrapper, env, t
     shutil.copytree(d, plain, ignore=shutil.ignore_patterns(".autopass", "autopass.toml"))
     run([wrapper] + cmd, plain, env)
     assert not os.path.exists(os.path.join(plain, ".autopass"))
+
+
+def test_a_candidate_compile_over_the_time_limit_is_stopped(wrapper, env, tmp_path, monkeypatch):
+    """A compile with a candidate pipeline may take COMPILE_LIMIT_FACTOR x the TU's compile with the
+    user's flags (at least COMPILE_LIMIT_MIN_S); past that clang is killed and the trial fails with
+    a BuildFailed that says so.  The limits are shrunk here so that a real clang-19 compile exceeds
+    them; the baseline compile itself has no limit."""
+    import time
+    import pytest
+    from autopass_cc.tuning import program as program_mod
+    from autopass_cc.tuning.program import BuildFailed
+    d = write_project(str(tmp_path / "p"), SRC)
+    for name in SRC:
+        run([wrapper, "-O2", "-c", name], d, env)
+    run([wrapper, "main.o", "work.o", "lib.o", "-o", "prog"], d, env)
+    prog = Program(d, "prog", str(tmp_path / "scratch"))
+    tu = next(t for t in prog.tus if t.source.endswith("work.c"))
+    assert prog.compile_limit(tu) is None                      # nothing timed yet
+    prog.link_config({})                                       # the baseline: timed, no limit
+    base = prog._baseline_s[tu.tu_id]
+    assert 0 < base and prog.compile_limit(tu) == max(program_mod.COMPILE_LIMIT_MIN_S, 5.0 * base)
+    monkeypatch.setattr(program_mod, "COMPILE_LIMIT_MIN_S", 0.0)
+    monkeypatch.setattr(program_mod, "COMPILE_LIMIT_FACTOR", 0.01)
+    t0 = time.monotonic()
+    with pytest.raises(BuildFailed, match=r"compile of work\.c stopped after .* over 0\.01x"):
+        prog.link_config({tu.tu_id: Pipeline().with_knob("unroll-count", 4)})
+    assert time.monotonic() - t0 < base * 5 + 1                # killed, not waited for
+    monkeypatch.setattr(program_mod, "COMPILE_LIMIT_FACTOR", 50.0)
+    cand = prog.link_config({tu.tu_id: Pipeline().with_knob("unroll-count", 4)})
+    assert subprocess.run([cand.binary], capture_output=True).returncode == 0
