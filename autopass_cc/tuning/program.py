@@ -226,6 +226,7 @@ class Program:
     log has no link of the target or no compile record of any of its objects."""
 
     def __init__(self, project: str, target: str, scratch: str, find_moved: bool = True):
+        self._baseline_s: dict[str, float] = {}  # TU id -> seconds its compile with the user's flags took
         self.project = project
         self.find_moved = find_moved
         self._aliases: dict[str, str] = {}   # a link input that is a TU's object moved or copied -> its output
@@ -304,7 +305,6 @@ class Program:
                                 "rebuild from clean with CC=autopass-cc")
         self._libs: dict[tuple, str] = {}
         self._links = 0
-        self._baseline_s: dict[str, float] = {}  # TU id -> seconds its compile with the user's flags took
 
     def _member_record(self, archive: str, member: str) -> dict | None:
         """The compile record of an archive member: the only object of that name, else the one
