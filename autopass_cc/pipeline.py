@@ -90,6 +90,8 @@ FLAG_FAMILIES: dict[str, FlagFamily] = {f.name: f for f in [
          on=["-ffunction-sections"], off=["-fno-function-sections"]),
     _fam("align-functions", "function alignment in bytes",
          a16=["-falign-functions=16"], a32=["-falign-functions=32"], a64=["-falign-functions=64"]),
+    _fam("align-loops", "loop alignment in bytes",
+         a16=["-falign-loops=16"], a32=["-falign-loops=32"], a64=["-falign-loops=64"]),
     _fam("fp-contract", "FMA contraction (fast may change FP results: verified)",
          on=["-ffp-contract=on"], off=["-ffp-contract=off"], fast=["-ffp-contract=fast"], unsafe=True),
     _fam("fast-math", "unsafe floating-point math (-ffast-math)", on=["-ffast-math"], unsafe=True),

@@ -185,7 +185,7 @@ COMPONENTS = {
              "memdep-block-scan-limit", "inline-threshold", "unroll-threshold", "opt_level", "passes"},
     "regalloc": {"force-vector-interleave", "unroll-threshold", "unroll-count", "inline-threshold", "march", "mtune"},
     "codegen": {"tail-dup-size", "tail-dup-placement-threshold", "x86-cmov-converter", "enable-ext-tsp-block-placement",
-                "align-functions", "mtune", "march", "jump-tables", "omit-frame-pointer",
+                "align-functions", "align-loops", "mtune", "march", "jump-tables", "omit-frame-pointer",
                 "function-sections", "plt", "semantic-interposition", "fp-contract"},
 }
 

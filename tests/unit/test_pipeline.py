@@ -101,6 +101,22 @@ def test_every_knob_exists_in_installed_llvm():
         assert fam.choices
 
 
+def test_every_flag_choice_is_accepted_by_clang(tmp_path):
+    """Each allowlisted flag family's choices, as argv, compile with the installed clang-19 without a
+    diagnostic (an option clang does not know, or ignores, is an error here)."""
+    import shutil
+    import subprocess
+    if not shutil.which("clang-19"):
+        pytest.skip("clang-19 not installed")
+    src = tmp_path / "x.c"
+    src.write_text("int f(const int *a, int n) { int s = 0; for (int i = 0; i < n; i++) s += a[i] * 3; return s; }\n")
+    for name, fam in FLAG_FAMILIES.items():
+        for choice, argv in fam.choices.items():
+            r = subprocess.run(["clang-19", "-O2", "-Werror", "-Wunused-command-line-argument", *argv, "-c", str(src),
+                                "-o", str(tmp_path / "x.o")], capture_output=True, text=True)
+            assert r.returncode == 0 and not r.stderr, (name, choice, r.stderr)
+
+
 def test_passes_with_pipeline_only_flags_is_a_conflict():
     p = Pipeline().with_passes("default<O3>").with_flag("vectorize", "off")
     with pytest.raises(PipelineError) as e:
