@@ -143,6 +143,7 @@ class Session:
         self.progress = progress
         self.note = note or (lambda msg: print(f"autopass-cc: {msg}", file=sys.stderr, flush=True))
         self.store_results = store_results
+        self._inc_evidence: dict = {}  # (TU id, incumbent pipeline digest) -> evidence, or the error collecting it
         self._obj_digests: dict[str, str] = {}   # scratch object path -> SHA-256
         self._touched: set[str] = set()          # TU ids some built trial changed
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -518,13 +519,29 @@ class Session:
             info = next((i for i in self.tus if i.tu_id == tu_id), None)
             hot = [f for f, _ in (info.hot_functions if info else [])]
             try:
-                d = os.path.join(self.dir, "evidence", f"{t.index}-{p.digest()}")
-                # A diagnosis costs two compiles with optimization records (slower than a plain
-                # compile): twice the trial's own compile limit at most.
+                # A diagnosis costs compiles with optimization records, slower than plain ones: at
+                # most twice the trial's own compile limit, and the trial's limit alone when a
+                # profile is used (LLVM then computes each remark's hotness, rebuilding block
+                # frequencies per loop: sqlite3.c took over 18 minutes instead of ~30 s).  The
+                # incumbent's evidence is collected once per incumbent pipeline.
                 limit = self.program.compile_limit(t)
-                kw = {"timeout_s": min(EVIDENCE_LIMIT_S, 2 * limit)} if limit else {}
-                inc_ev = collect(t.compiler, t.args, t.cwd, incumbent.get(tu_id, Pipeline()), d + "-inc", **kw)
-                cand_ev = collect(t.compiler, t.args, t.cwd, p, d, **kw)
+                kw = {}
+                if limit:
+                    kw["timeout_s"] = min(EVIDENCE_LIMIT_S, limit if (p.profile or incumbent.get(tu_id, Pipeline()).profile)
+                                          else 2 * limit)
+                inc_p = incumbent.get(tu_id, Pipeline())
+                inc_key = (tu_id, inc_p.digest())
+                if inc_key not in self._inc_evidence:
+                    try:
+                        self._inc_evidence[inc_key] = collect(t.compiler, t.args, t.cwd, inc_p, os.path.join(
+                            self.dir, "evidence", f"{t.index}-{inc_p.digest()}-inc"), **kw)
+                    except Exception as e:
+                        self._inc_evidence[inc_key] = e  # (failed once: not tried again)
+                inc_ev = self._inc_evidence[inc_key]
+                if isinstance(inc_ev, Exception):
+                    raise inc_ev
+                cand_ev = collect(t.compiler, t.args, t.cwd, p, os.path.join(self.dir, "evidence", f"{t.index}-{p.digest()}"),
+                                  **kw)
                 diag = diagnose(inc_ev, cand_ev, hot)
                 diag["blamed"] = blamed_edits(diag, proposal.edits)
                 out[t.rel] = diag

@@ -145,3 +145,31 @@ def Session_store_entry(work_id, project):
         return store.get_by_tu(work_id)
     finally:
         store.close()
+
+
+def test_a_diagnosis_collects_the_incumbents_evidence_once(tmp_path, wrapper, env, monkeypatch):
+    """Diagnosing two candidates against one incumbent compiles the incumbent's evidence once (on
+    sqlite3.c that is minutes per diagnosis); a candidate with a profile gets the trial's compile
+    limit, not twice it (optimization records with a profile can be far slower)."""
+    from autopass_cc.tuning import evidence
+    d = _project(tmp_path, wrapper, env, monkeypatch)
+    work = _work_id(d, tmp_path)
+    s, _ = _session(d, monkeypatch, Scripted(work, 0, []), 1)
+    calls = []
+    real = evidence.collect
+
+    def counting(compiler, args, cwd, pipeline, workdir, **kw):
+        calls.append((pipeline.digest(), kw.get("timeout_s")))
+        return real(compiler, args, cwd, pipeline, workdir, **kw)
+    monkeypatch.setattr(evidence, "collect", counting)
+    a, b = Pipeline().with_knob("unroll-threshold", 600), Pipeline().with_opt_level("O1")
+    for p in (a, b):
+        out = s._diagnose(Proposal({work: p}, "x", "scripted", p.describe()), {})
+        assert "no diagnosis" not in str(out), out
+    assert [c[0] for c in calls] == [Pipeline().digest(), a.digest(), b.digest()]
+    limit = s.program.compile_limit(s.program.tu(work))
+    assert calls[1][1] == 2 * limit
+    calls.clear()
+    prof = Pipeline().with_profile("ab" * 32)
+    s._diagnose(Proposal({work: prof}, "x", "scripted", prof.describe()), {})
+    assert calls == [(prof.digest(), limit)]
