@@ -57,6 +57,13 @@ from .program import BinarySwap, BuildFailed, Linked, Program, file_digest, reco
 from .proposers.base import Proposal, SearchState, TrialResult, TUInfo, config_digest
 from .verify import establish_reference, verify
 
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 #: The longest a diagnosis's evidence compile may take, in seconds (evidence.collect's default).
 EVIDENCE_LIMIT_S = 600.0
 
@@ -244,6 +251,7 @@ class Session:
                                    "build (not faster there) are not tried again")
         history: list[TrialResult] = []
         bar = self._bar()
+        lines = self.progress and not _is_terminal(sys.stderr)
         dup_streak = 0
         trial = spent = free = 0
         max_free = max(FREE_TRIALS_PER_BUDGET * self.budget, FREE_TRIALS_MIN)
@@ -288,6 +296,11 @@ class Session:
                 if bar is not None:
                     bar.set_postfix_str(f"{result.verdict} {result.ratio:.3f}x" if result.ratio else result.verdict)
                     bar.update(result.verdict != "same-binary")
+                if lines and result.verdict != "same-binary":
+                    # (no bar without a terminal: a line per timed trial shows a long session is alive)
+                    edits = ", ".join(map(str, proposal.edits)) or proposal.agent
+                    self.note(f"trial {spent}/{self.budget}: {edits[:100]} -> {result.verdict}"
+                              + (f" {result.ratio:.3f}x" if result.ratio else "") + f" ({result.seconds:.0f} s)")
         finally:
             if bar is not None:
                 bar.close()

@@ -173,3 +173,21 @@ def test_a_diagnosis_collects_the_incumbents_evidence_once(tmp_path, wrapper, en
     prof = Pipeline().with_profile("ab" * 32)
     s._diagnose(Proposal({work: prof}, "x", "scripted", prof.describe()), {})
     assert calls == [(prof.digest(), limit)]
+
+
+def test_without_a_terminal_each_timed_trial_is_one_line(tmp_path, wrapper, env, monkeypatch):
+    """No progress bar without a terminal (logs, pipes): a line per timed trial shows a long session
+    is alive; same-binary trials and `--quiet` (progress off) print none."""
+    d = _project(tmp_path, wrapper, env, monkeypatch)
+    work = _work_id(d, tmp_path)
+    real = [Pipeline().with_opt_level("O1"), Pipeline().with_knob("unroll-count", 4)]
+    monkeypatch.setattr(session_mod, "make_proposer", lambda *a, **k: Scripted(work, 2, list(real)))
+    notes = []
+    session_mod.Session(d, config.load(d, {"budget": 2}), progress=True, note=notes.append, store_results=False).run()
+    trials = [n for n in notes if n.startswith("trial ")]
+    assert [n.split(":")[0] for n in trials] == ["trial 1/2", "trial 2/2"], notes
+    assert "-O1 ->" in trials[0] and "unroll-count=4 ->" in trials[1]
+    notes.clear()
+    monkeypatch.setattr(session_mod, "make_proposer", lambda *a, **k: Scripted(work, 0, list(real)))
+    session_mod.Session(d, config.load(d, {"budget": 2}), progress=False, note=notes.append, store_results=False).run()
+    assert not [n for n in notes if n.startswith("trial ")]
