@@ -246,3 +246,16 @@ def test_no_pass_pipeline_edit_for_a_tu_whose_incumbent_won_with_the_profile():
         agents.append((p.agent, sorted(p.changes)))
     passes = [tu for agent, tu in agents if agent == "pass-pipeline"]
     assert passes and all(tu == ["b"] for tu in passes), agents
+
+
+def test_the_offline_proposer_does_not_propose_the_level_a_tu_is_already_built_at():
+    ev2 = {"functions": {}, "user_opt_level": "O2"}
+    tus = [TUInfo("a", "a.c", 0.6, [("f", 0.6)], ev2), TUInfo("b", "b.c", 0.4, [("g", 0.4)], {"functions": {}})]
+    prop, tried = OfflineProposer(seed=0, use_rules=False), {config_digest({})}
+    seen = []
+    for _ in range(5):
+        p = prop.ask(SearchState(tus, {}, [], Policy(), 24, set(tried)))
+        tried.add(config_digest(p.changes))
+        seen.append(p)
+    o2 = next(p for p in seen if p.rationale.startswith("O2 instead of O3"))
+    assert set(o2.changes) == {"b"}          # a.c is built -O2 already: no trial spent on it

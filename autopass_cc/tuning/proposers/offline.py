@@ -166,6 +166,12 @@ class OfflineProposer(Proposer):
         return self._rule_queue
 
     def _make(self, state: SearchState, changes: dict, agent: str, edits: list, why: str) -> Proposal | None:
+        # An -O level the TU is already compiled at changes nothing but costs a build (-O2 on a
+        # project built -O2, as lua and sqlite are): dropped, and a move left with no change is not made.
+        user = {t.tu_id: (t.evidence or {}).get("user_opt_level") for t in state.tus}
+        changes = {tu: (p.with_opt_level(None) if p.opt_level and p.opt_level == user.get(tu) else p)
+                   for tu, p in changes.items()}
+        changes = {tu: p for tu, p in changes.items() if p != state.incumbent.get(tu, Pipeline())}
         config = {**state.incumbent, **changes}
         if not changes or config_digest(config) in state.tried:
             return None
