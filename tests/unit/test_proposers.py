@@ -155,14 +155,20 @@ def test_pass_pipeline_edit_a_diagnosis_blamed_is_not_tried_again():
         assert not (p.agent == "pass-pipeline" and p.edits == [str(edit)]), "a blamed pass edit came back"
 
 
-def test_the_shared_library_move_changes_only_tus_in_shared_libraries():
-    tus = [TUInfo("exe", "main.c", 0.5, [("f", 0.5)]), TUInfo("lib", "lib.c", 0.5, [("g", 0.5)], shared=True)]
+def _first_moves(tus, n):
+    """The offline proposer's (without rules) first ``n`` proposals from an empty incumbent, none accepted."""
     prop, tried = OfflineProposer(seed=0, use_rules=False), {config_digest({})}
     seen = []
-    for _ in range(6):
+    for _ in range(n):
         p = prop.ask(SearchState(tus, {}, [], Policy(), 24, set(tried)))
         tried.add(config_digest(p.changes))
         seen.append(p)
+    return seen
+
+
+def test_the_shared_library_move_changes_only_tus_in_shared_libraries():
+    tus = [TUInfo("exe", "main.c", 0.5, [("f", 0.5)]), TUInfo("lib", "lib.c", 0.5, [("g", 0.5)], shared=True)]
+    seen = _first_moves(tus, 6)
     move = next(p for p in seen if "no semantic interposition" in p.rationale)
     assert set(move.changes) == {"lib"}
     assert set(move.changes["lib"].describe()) == {"-fno-plt", "-fno-semantic-interposition"}
@@ -251,11 +257,6 @@ def test_no_pass_pipeline_edit_for_a_tu_whose_incumbent_won_with_the_profile():
 def test_the_offline_proposer_does_not_propose_the_level_a_tu_is_already_built_at():
     ev2 = {"functions": {}, "user_opt_level": "O2"}
     tus = [TUInfo("a", "a.c", 0.6, [("f", 0.6)], ev2), TUInfo("b", "b.c", 0.4, [("g", 0.4)], {"functions": {}})]
-    prop, tried = OfflineProposer(seed=0, use_rules=False), {config_digest({})}
-    seen = []
-    for _ in range(5):
-        p = prop.ask(SearchState(tus, {}, [], Policy(), 24, set(tried)))
-        tried.add(config_digest(p.changes))
-        seen.append(p)
+    seen = _first_moves(tus, 5)
     o2 = next(p for p in seen if p.rationale.startswith("O2 instead of O3"))
     assert set(o2.changes) == {"b"}          # a.c is built -O2 already: no trial spent on it
