@@ -57,7 +57,9 @@ from .program import BinarySwap, BuildFailed, Linked, Program, file_digest, reco
 from .proposers.base import Proposal, SearchState, TrialResult, TUInfo, config_digest
 from .verify import establish_reference, verify
 
+
 def _is_terminal(stream) -> bool:
+    """True when ``stream`` is a terminal (never raises: a closed or replaced stream is not)."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError, OSError):
@@ -537,12 +539,11 @@ class Session:
                 # profile is used (LLVM then computes each remark's hotness, rebuilding block
                 # frequencies per loop: sqlite3.c took over 18 minutes instead of ~30 s).  The
                 # incumbent's evidence is collected once per incumbent pipeline.
+                inc_p = incumbent.get(tu_id, Pipeline())
                 limit = self.program.compile_limit(t)
                 kw = {}
                 if limit:
-                    kw["timeout_s"] = min(EVIDENCE_LIMIT_S, limit if (p.profile or incumbent.get(tu_id, Pipeline()).profile)
-                                          else 2 * limit)
-                inc_p = incumbent.get(tu_id, Pipeline())
+                    kw["timeout_s"] = min(EVIDENCE_LIMIT_S, limit if (p.profile or inc_p.profile) else 2 * limit)
                 inc_key = (tu_id, inc_p.digest())
                 if inc_key not in self._inc_evidence:
                     try:
