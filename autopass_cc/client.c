@@ -242,6 +242,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) sigaction(sigs[i], &sa, NULL);
 
     kind = read_line(fd, &value);
+    child_pgid = 0; /* the call has ended: its process may serve another client's call next */
     if (kind != 'S') {
         fprintf(stderr, "autopass-cc: lost the compile server while it ran this call (its exit status is "
                         "unknown); run the build again, or set AUTOPASS_SERVER=0\n");

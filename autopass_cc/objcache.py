@@ -472,7 +472,8 @@ def _stripe_of(direct: str) -> int:
 
 def hold_save(objects_dir: str, direct: str) -> int | None:
     """Take the stripe of ``direct`` for a save that finishes after the compile was reported done
-    (server.py): returns the lock's file descriptor, held until the process exits, or None when
+    (server.py): returns the lock's file descriptor, held until the process exits or closes it
+    (a worker that serves several calls: wrapper.HELD_LOCKS), or None when
     it cannot be had at once (another save holds the stripe: this one then stays on the call's
     path rather than make the caller wait)."""
     import fcntl

@@ -1,15 +1,20 @@
-"""The compile server: a warm Python process whose forked children serve one compiler call each.
+"""The compile server: a warm Python process whose forked workers serve the compiler calls.
 
 Why.  Measured on interp-cmake (a TU of ~50 ms with clang-19 -O3, this machine): a cache hit through
 the ``python -S`` launcher costs ~26 ms, of which ~20 ms is starting Python and importing our hot
 path; the same hit in an already-started process costs ~3 ms, and ~5.6 ms in a child forked from
 it.  ccache avoids the problem by being written in C; sccache by a client/server split.  We keep
 one implementation of the hot path (wrapper.py) and take sccache's split, with one difference:
-each call is served by a child *forked* from the warm server (a zygote; SPARES of them are forked
-ahead and wait in accept()), and the child runs ``wrapper.main`` exactly as a fresh process
-would -- same argv, environment, working directory, umask and standard streams (passed over the
-socket with SCM_RIGHTS) -- so pass-throughs still ``exec`` the real compiler
-and every behaviour, counter and fault path is the one the standalone wrapper has.
+calls are served by workers *forked* from the warm server (a zygote; SPARES idle ones wait in
+accept()), and a worker runs ``wrapper.main`` as a fresh process would -- same argv, environment,
+working directory, umask and standard streams (passed over the socket with SCM_RIGHTS) -- so
+every behaviour, counter and fault path is the one the standalone wrapper has.  A worker serves
+call after call in its own process (:func:`_serve_here`; a pass-through's compiler runs as its
+child instead of replacing it), each with the client's context and then its own again; a call
+that would change what outlives it (another nice value or resource limits) gets the worker to
+itself, which then ends with it, as a process forked per call did (:func:`_child`).  Measured
+(benchmarks/percall.py, CPU of every process per call): a miss +9.4 ms over clang with a fork per
+call, +4.4 ms with workers; a hit 8.7 -> 3.1 ms.
 
 The client (``client.c``, compiled by install.sh into the ``autopass-cc`` / ``autopass-c++``
 console scripts) connects to ``<dir>/<tag>.sock``; when no server answers it starts one (this
@@ -22,16 +27,20 @@ Protocol (one connection per call, Unix stream socket, peers of the same uid onl
   client's file descriptors 0, 1, 2 attached (SCM_RIGHTS); then the payload, NUL-terminated
   fields: cwd, umask (decimal), st_dev and st_ino of ``/`` and of the cwd (decimal), argc,
   argv..., then the environment ``KEY=VALUE`` entries to the end;
-* server -> client: ``P<pid>\\n`` once the child has taken the call (the client forwards
-  SIGINT/SIGTERM/SIGHUP/SIGQUIT to that process group), then ``S<wait status>\\n`` when it has
-  ended (raw ``waitpid`` status: exit code or signal), or ``R\\n`` (nothing ran: run the
-  standalone wrapper).  A status before any ``P`` also means nothing ran.  A compile that
-  succeeded is reported by the child itself as soon as its object is written and read back; the
-  child then stores it in the object cache off the build's critical path, holding a lock that
-  lookups of the same TU and ``stats`` wait on (objcache.hold_save); the server's own status
-  line for that child comes after the client has gone.  Before that status the child lets go
-  of the caller's standard streams (a build tool reading them through a pipe waits for EOF)
-  and lowers its priority to nice 19.
+* server -> client: ``P<pid>\\n`` once a worker has taken the call (the client forwards
+  SIGINT/SIGTERM/SIGHUP/SIGQUIT to that process group until the call has ended), then
+  ``S<wait status>\\n`` when it has ended (raw ``waitpid`` status: exit code or signal), or
+  ``R\\n`` (nothing ran: run the standalone wrapper).  A status before any ``P`` also means
+  nothing ran.  The worker sends the status itself; the server sends it only for a worker that
+  died in the call (or became the call's own process and ended).  A compile that succeeded is
+  reported as soon as its object is written and read back; the worker then stores it in the
+  object cache off the build's critical path, holding a lock that lookups of the same TU and
+  ``stats`` wait on (objcache.hold_save), released when the call ends.  Before that status the
+  worker lets go of the caller's standard streams (a build tool reading them through a pipe
+  waits for EOF) and lowers its priority to nice 19, taken back after the store (where coming
+  back would need a privilege this process lacks, it keeps its priority: :func:`_lower_priority`).
+* worker -> server, over a SEQPACKET control socket: ``<pid>`` with a copy of the client's
+  connection (a call taken), ``D<pid>`` (done, free for the next), ``E<pid>`` (done, ending).
 
 While a spare waits, it opens the cache the latest calls used (store.open_ahead;
 ``<tag>.sock.cache`` names it when a call used another than the server's own), so the call
@@ -320,18 +329,34 @@ def _cache_to_open(hint: str, default: str) -> str:
 #: Children forked ahead of time, each waiting in accept(): a call does not wait for a fork
 #: (measured here: accept -> child ready took 2.2 ms when forking per call, of a ~5 ms overhead).
 SPARES = 2
+#: Calls one worker serves in its own process before it ends (the server forks a fresh one):
+#: bounds what a long-lived process may accumulate.
+WORKER_CALLS = 1000
 
 
 def _spare(listener, ctl, path: str, ident: int) -> None:
-    """A pre-forked child: take the next connection, hand a copy of it to the server (so the
-    server can report how this process ends), then serve it.  Never returns.  Ends without a
-    call when the server is gone (EOF on ``ctl``) or stopping (``path`` no longer names the
-    listener whose inode is ``ident``; checked twice a second)."""
+    """A pre-forked worker: take the next connection, hand a copy of it to the server (so the
+    server can report how the call ends if this process dies), serve it, and wait for the next.
+    Never returns.  Ends without a call when the server is gone (EOF on ``ctl``) or stopping
+    (``path`` no longer names the listener whose inode is ``ident``; checked twice a second).
+
+    Why several calls per process: measured on a cold build's compile (one TU, this machine), a
+    child forked per call spent ~3.2 ms of CPU before its call (fork, copy-on-write faults,
+    opening the cache's databases) and ~5.2 ms in it; served by a warm worker the call costs
+    less (see :func:`_serve_here`), which is what a parallel build whose jobs fill every core
+    pays for.  A call runs in this process when nothing it would change stays changed after it
+    (:func:`_like_client`: the client's nice value and resource limits are already ours); else
+    this process becomes that call's own, as a fork per call did (:func:`_child`)."""
     import signal
     import socket
     import struct
     from . import config, store
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        os.setpgid(0, 0)  # the group a client forwards its signals to (P<pid>): this process and its compiler
+    except OSError:
+        pass
     cred = struct.Struct("3i")
     me = os.getuid()
     import select
@@ -344,7 +369,8 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
     seen = _mtime(hint)  # (before reading it: a change in between is seen at the next tick)
     cache = _cache_to_open(hint, default)
     ahead = store.open_ahead(cache)
-    listener.setblocking(False)  # several spares wake for one connection; one gets it
+    listener.setblocking(False)  # several workers wake for one connection; one gets it
+    served = 0
     while True:
         try:
             ready, _, _ = select.select([listener, ctl], [], [], 0.5)
@@ -380,22 +406,211 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
         if uid != me:
             conn.close()
             continue
-        break
-    listener.close()
-    try:
-        ctl.sendmsg([b"%d" % os.getpid()],
-                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", conn.fileno()))])
-        gone = False
-    except OSError:
-        gone = True
-    ctl.close()
-    if gone:  # the server cannot report how this call ends: the client runs the standalone wrapper
         try:
-            conn.send(b"R\n")
+            ctl.sendmsg([b"%d" % os.getpid()],
+                        [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", conn.fileno()))])
+        except OSError:
+            # The server cannot report how this call ends: the client runs the standalone wrapper.
+            try:
+                conn.send(b"R\n")
+            except OSError:
+                pass
+            end()
+        if served >= WORKER_CALLS or not _like_client(peer):
+            listener.close()
+            ctl.close()
+            _child(conn, cache, hint, peer)  # never returns
+        keep = _serve_here(conn, cache, hint)
+        served += 1
+        try:
+            ctl.send(b"%s%d" % (b"D" if keep else b"E", os.getpid()))
+        except OSError:
+            end()
+        if not keep:
+            end()
+        ahead = store.open_ahead(cache)  # (the call's own databases are kept open: store.park)
+
+
+def _like_client(peer: int) -> bool:
+    """True when the client process ``peer`` has this process's nice value and resource limits
+    (the ones :func:`_as_client` would give it), so that serving its call here changes nothing
+    that lasts beyond the call.  False when they differ or cannot be read."""
+    if peer <= 0:
+        return False
+    try:
+        if os.getpriority(os.PRIO_PROCESS, peer) != os.getpriority(os.PRIO_PROCESS, 0):
+            return False
+        import resource
+        for name in CLIENT_LIMITS:
+            which = getattr(resource, name, None)
+            if which is not None and resource.prlimit(peer, which) != resource.getrlimit(which):
+                return False
+    except (OSError, ValueError, ImportError):
+        return False
+    return True
+
+
+def _spawn_real(compiler: str, argv: list[str], env: dict) -> int:
+    """``wrapper.RUN_REAL`` in a worker: run the real compiler as a child with this call's
+    standard streams, directory and process group (the client forwards its signals there), wait,
+    and keep the raw wait status in ``wrapper.RAW_STATUS`` for the client.  Returns the exit code."""
+    import signal
+    from . import wrapper
+    try:
+        pid = os.posix_spawn(compiler, argv, env,
+                             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM,
+                                        signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD))
+    except OSError as e:
+        wrapper.warn(f"cannot run {compiler}: {e}")
+        return 127
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    wrapper.RAW_STATUS = status
+    return os.waitstatus_to_exitcode(status)
+
+
+def _serve_here(conn, ahead: str | None, hint: str | None) -> bool:
+    """Serve one call in this worker process, as :func:`_child` would in a process of its own:
+    the client's directory, umask, environment and standard streams for the call, then this
+    process's own again.  Pass-throughs run the compiler as a child (:func:`_spawn_real`) instead
+    of ``exec``.  The call's status goes to the client from here.  Returns True when this process
+    may serve another call: False when the call left something behind that a next call must not
+    inherit -- a module imported (the link hook's tuning session), a stream that could not be
+    flushed, a database connection abandoned (store.park), a priority it could not take back.
+    Exits (nothing ran: the client falls back) on a malformed request."""
+    from . import store, wrapper
+    modules = len(sys.modules)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    try:
+        conn.settimeout(10.0)
+        payload, fds = _recv_request(conn)
+        req = _Request(payload)
+        st_root, st_cwd = os.stat("/"), os.stat(req.cwd)
+        if (st_root.st_dev, st_root.st_ino) != req.root_id or (st_cwd.st_dev, st_cwd.st_ino) != req.cwd_id:
+            for fd in fds:
+                os.close(fd)
+            conn.sendall(b"R\n")
+            conn.close()
+            return True
+        os.chdir(req.cwd)
+        os.umask(req.umask)
+        for k in [k for k in os.environ if k not in req.env]:
+            del os.environ[k]
+        for k, v in req.env.items():
+            if os.environ.get(k) != v:
+                os.environ[k] = v
+        for i, fd in enumerate(fds):
+            os.dup2(fd, i)
+            os.close(fd)
+        conn.settimeout(None)
+        conn.sendall(b"P%d\n" % os.getpid())
+    except Exception:
+        os._exit(1)  # nothing ran (or half set up): the server reports a status before any P
+    if hint:
+        _note_cache(ahead, hint)
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile.tempdir = None  # gettempdir() is cached per process; TMPDIR is per call
+    state = {"detached": False, "niced": None, "flushed": True}
+    keep = True
+
+    def detach(rc: int) -> None:
+        """As in :func:`_child`: the client exits with ``rc`` now; this process lets go of the
+        caller's streams and stores the compile's results at the lowest priority."""
+        state["flushed"] = _flush()
+        _to_devnull()
+        state["niced"] = _lower_priority()
+        try:
+            conn.send(b"S%d\n" % ((rc & 0xFF) << 8))
         except OSError:
             pass
-        end()
-    _child(conn, cache, hint, peer)
+        conn.close()
+        state["detached"] = True
+        if state["niced"] is None:
+            os.sched_yield()  # (the client, woken on this CPU, may run first)
+    wrapper.DETACH, wrapper.RUN_REAL, wrapper.RAW_STATUS = detach, _spawn_real, None
+    try:
+        rc = wrapper.main(req.argv)
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else 1
+    except BaseException as e:  # never break a build: the standalone wrapper runs the call again
+        if state["detached"]:
+            os._exit(1)  # the client has its status; only the background store is lost
+        wrapper.warn(f"internal error in the compile server ({type(e).__name__}: {e}); running standalone")
+        env = dict(os.environ, AUTOPASS_SERVER="0")
+        try:
+            os.execve(sys.executable, fallback_argv(req.argv), env)
+        except OSError:
+            os._exit(127)
+    while wrapper.HELD_LOCKS:  # the background store is done: lookups of its TU may go on
+        os.close(wrapper.HELD_LOCKS.pop())
+    status = wrapper.RAW_STATUS
+    if status is None:
+        status = ((rc if isinstance(rc, int) and 0 <= rc < 256 else 1) & 0xFF) << 8
+    wrapper.DETACH, wrapper.RUN_REAL, wrapper.RAW_STATUS = None, None, None
+    if not state["detached"]:
+        keep = _flush()
+        try:
+            conn.send(b"S%d\n" % status)
+        except OSError:
+            pass
+        conn.close()
+        _to_devnull()
+    if state["niced"] is not None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, state["niced"])
+        except OSError:
+            keep = False  # (lowering a nice value needs privilege): a fresh worker serves the next
+    os.chdir("/")
+    os.umask(mask)
+    return store.park() and keep and state["flushed"] and len(sys.modules) == modules
+
+
+def _lower_priority() -> int | None:
+    """Go to nice 19 for a call's background work when this process may come back afterwards
+    (root, or RLIMIT_NICE allows it: setpriority(2)); returns the nice value to come back to,
+    or None (priority unchanged).  Why: measured with a process per call, a client woken on the
+    CPU of a background store waited 1.0-2.3 ms for that store's time slice; at nice 19, 0.06 ms."""
+    try:
+        now = os.getpriority(os.PRIO_PROCESS, 0)
+        if now >= 19:
+            return None
+        if os.geteuid() != 0:
+            import resource
+            if resource.getrlimit(resource.RLIMIT_NICE)[0] < 20 - now:
+                return None
+        os.setpriority(os.PRIO_PROCESS, 0, 19)
+        return now
+    except (OSError, ValueError, ImportError, AttributeError):
+        return None
+
+
+def _flush() -> bool:
+    """Flush sys.stdout and sys.stderr; False when either failed (its buffer may still hold this
+    call's output, which must not reach the next call's streams)."""
+    ok = True
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except (OSError, ValueError):
+            ok = False
+    return ok
+
+
+def _to_devnull() -> None:
+    """Point descriptors 0-2 at /dev/null (a caller's pipe must see EOF when its call ends)."""
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+    except OSError:
+        pass
 
 
 def serve(path: str, idle_s: float = IDLE_S) -> int:
@@ -487,18 +702,33 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
         listener.close()  # spares see the path gone and end; one that took a call finishes it
         os.close(lock)  # a new server may start while this one finishes its calls in flight
 
-    while True:
-        # Spares that took a call: their connection comes with the message.
+    def drain() -> bool:
+        """Read the workers' messages: ``<pid>`` with the client's connection (it took a call),
+        ``D<pid>`` (done, free again), ``E<pid>`` (done, ending).  True when a call was taken."""
+        nonlocal last
         took = False
         while True:
             fds = array.array("i")
             try:
                 msg, anc, _f, _a = ctl.recvmsg(64, socket.CMSG_SPACE(fds.itemsize), socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
-                break
+                return took
             for level, kind, data in anc:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                     fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+            if msg[:1] in (b"D", b"E"):
+                # The client has its status from the worker itself.
+                try:
+                    pid = int(msg[1:])
+                except ValueError:
+                    continue
+                c = busy.pop(pid, None)
+                if c is not None:
+                    c.close()
+                between.add(pid)
+                if msg[:1] == b"D":
+                    spares.add(pid)
+                continue
             try:
                 pid = int(msg)
             except ValueError:
@@ -506,6 +736,7 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
                     os.close(fd)
                 continue
             spares.discard(pid)
+            between.discard(pid)
             last = time.monotonic()
             took = True
             if not fds:
@@ -515,6 +746,10 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
                 report(conn, ended.pop(pid))
             else:
                 busy[pid] = conn
+
+    between: set[int] = set()  # workers between two calls (their last message was D or E)
+    while True:
+        took = drain()
         # Children that ended.
         while True:
             try:
@@ -523,11 +758,15 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
                 break
             if pid == 0:
                 break
+            if pid not in busy:
+                took = drain() or took  # a message it sent before it ended is queued by now
             if pid in busy:
                 report(busy.pop(pid), status)
+            elif pid in between:
+                between.discard(pid)
+                spares.discard(pid)
             else:
-                # A spare that took a call and whose message is still on the way, or one that
-                # ended without a call (stopped): kept until a message claims it.
+                # A spare that ended without a call (stopped): kept until a message claims it.
                 spares.discard(pid)
                 ended[pid] = status
         if stopping:

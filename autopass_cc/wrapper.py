@@ -29,6 +29,15 @@ SUBCOMMANDS = {"init", "tune", "stats", "explain", "cache", "demo", "doctor", "h
 #: ``DETACH(exit_code)`` ends the client's wait with that exit code while this process goes on
 #: storing the compile's results.
 DETACH = None
+#: Set only in a compile-server worker that serves several calls in one process (server.py):
+#: ``RUN_REAL(compiler, argv, env) -> exit code`` runs the real compiler in place of ``exec`` and
+#: waits for it; the worker reports :data:`RAW_STATUS` (a ``waitpid`` status), which RUN_REAL and
+#: :func:`_exit_code` set, to the client instead of the exit code.
+RUN_REAL = None
+RAW_STATUS = None
+#: Lock descriptors a detached call holds until its background work is done (objcache.hold_save):
+#: released when the process exits, or by the worker when the call has ended.
+HELD_LOCKS: list = []
 _COMPILER_HINTS = ("clang", "gcc", "cc", "c++", "g++")
 #: Environment variable counting nested autopass-cc calls: a "real compiler" that is a script
 #: calling autopass-cc again (which is_autopass cannot see) ends with a message, not a loop.
@@ -61,15 +70,20 @@ def _depth() -> int:
 
 def _exec_real(compiler: str, args: list[str]) -> int:
     """Replace this process with the real compiler (exact exit code, output and files).  The
-    compiler's environment is ours plus the nesting counter (os.environ itself is left alone)."""
+    compiler's environment is ours plus the nesting counter (os.environ itself is left alone).
+    In a compile-server worker (:data:`RUN_REAL`) the compiler runs as a child instead, and this
+    returns its exit code."""
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except OSError:
         pass
+    env = {**os.environ, DEPTH_VAR: str(_depth() + 1)}
+    if RUN_REAL is not None:
+        return RUN_REAL(compiler, [compiler] + list(args), env)
     close_stores(leaving=True)
     try:
-        os.execve(compiler, [compiler] + list(args), {**os.environ, DEPTH_VAR: str(_depth() + 1)})
+        os.execve(compiler, [compiler] + list(args), env)
     except OSError as e:
         warn(f"cannot run {compiler}: {e}")
         return 127
@@ -298,6 +312,10 @@ def lookup(store, key, settings: dict):
 def _exit_code(rc: int) -> int:
     """A negative exit code (clang killed by a signal) is passed on as that signal, as make would
     have seen it from clang itself."""
+    if rc < 0 and RUN_REAL is not None:  # a worker reports the signal; it does not die of it
+        global RAW_STATUS
+        RAW_STATUS = -rc
+        return 128 - rc
     if rc < 0:
         import _signal
         try:
@@ -506,7 +524,9 @@ class _ObjectCache:
         if DETACH is None or not self.on:
             return
         from .objcache import hold_save
-        if hold_save(self.objs.directory, self.direct) is not None:
+        fd = hold_save(self.objs.directory, self.direct)
+        if fd is not None:
+            HELD_LOCKS.append(fd)
             DETACH(rc)
 
     def remember(self, tu_key=None, start_ns: int = 0) -> None:

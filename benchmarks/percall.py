@@ -50,20 +50,36 @@ def timed(cmd, cwd, env) -> float:
     return time.perf_counter() - t0
 
 
+def _stat(pid) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError):
+        return None
+
+
 def server_cpu(server_dir: str) -> float:
-    """CPU seconds (user + system) of the compile servers with a pid file in ``server_dir`` and of
-    the children they have reaped (proc(5): utime, stime, cutime, cstime)."""
+    """CPU seconds (user + system) of the compile servers with a pid file in ``server_dir``, of
+    their live workers, and of the processes both have reaped (proc(5): utime, stime, cutime,
+    cstime; a worker that ends moves its share into the server's cutime/cstime)."""
     import glob
     total = 0
+    servers = set()
     for pid_file in glob.glob(os.path.join(server_dir, "*.sock.pid")):
         try:
             with open(pid_file) as f:
-                pid = int(f.read())
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                servers.add(int(f.read()))
         except (OSError, ValueError):
             continue
-        total += sum(int(x) for x in fields[11:15])
+    for pid in servers:
+        fields = _stat(pid)
+        if fields:
+            total += sum(int(x) for x in fields[11:15])
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            fields = _stat(name)
+            if fields and int(fields[1]) in servers:  # (fields[1]: the parent's pid)
+                total += sum(int(x) for x in fields[11:15])
     return total / os.sysconf("SC_CLK_TCK")
 
 

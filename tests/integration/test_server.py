@@ -352,9 +352,46 @@ def test_served_calls_take_the_callers_nice_value_and_limits(work, env, srv, tmp
     r = run(["nice", "-n", "7", "sh", "-c", f"ulimit -n 300; ulimit -c 0; exec {AP_CC} --version"], work, env)
     assert r.returncode == 0 and r.stdout.split() == [b"7", b"300", b"0"], (r.stdout, r.stderr)
     assert served(env, work) == 1
-    # The next call, from a process with the defaults, gets them back (a fresh fork each call).
+    # The next call, from a process with the defaults, gets them back (the niced call was served
+    # in a process of its own, which ended with it).
     r = run([AP_CC, "--version"], work, env)
     assert r.stdout.split()[0] == str(os.getpriority(os.PRIO_PROCESS, 0)).encode(), r.stdout
+
+
+def test_workers_serve_calls_one_after_another_each_in_its_own_context(work, env, srv, tmp_path):
+    """A worker serves several calls in one process (server._serve_here): each call sees its
+    own directory, environment, umask and streams, never the previous call's, and a
+    pass-through's compiler runs as the worker's child with the call's exit status."""
+    fake = tmp_path / "clang"
+    fake.write_text('#!/bin/sh\necho "$PPID|${FOO-unset}|$(pwd)|$(umask)|$TMPDIR"\nexit 3\n')
+    fake.chmod(0o755)
+    server_pid = start(env, work, srv)
+    env = dict(env, AUTOPASS_CC=str(fake))
+    dirs = [tmp_path / f"d{i}" for i in range(2)]
+    for d in dirs:
+        d.mkdir()
+    parents = []
+    for i in range(6):
+        d = dirs[i % 2]
+        e = dict(env, FOO=f"call{i}", TMPDIR=str(d)) if i % 2 == 0 else env
+        mask = "077" if i % 2 == 0 else "022"
+        r = run(["sh", "-c", f"umask {mask}; exec {AP_CC} --version"], d, e)
+        assert r.returncode == 3, r.stderr
+        ppid, foo, cwd, umask, tmp = r.stdout.decode().strip().split("|")
+        assert (foo, cwd, umask, tmp) == ((f"call{i}", str(d), "0077", str(d)) if i % 2 == 0
+                                          else ("unset", str(d), "0022", env.get("TMPDIR", ""))), r.stdout
+        parents.append(ppid)
+    assert str(server_pid) not in parents  # (a process per call became the compiler: exec)
+    assert len(set(parents)) < len(parents), "every call had a process of its own"
+    assert served(env, work) == 6
+    # an object-cache hit right after the miss in the same worker does not wait for that
+    # worker's own background-store lock (it is released when the call ends)
+    args = ["-O2", "-c", "x.c", "-o", "x.o"]
+    env.pop("AUTOPASS_CC")
+    for _ in range(4):
+        t0 = time.monotonic()
+        assert run([AP_CC] + args, work, env).returncode == 0
+        assert time.monotonic() - t0 < 5.0, "a call waited for a lock its own worker held"
 
 
 def test_an_old_server_leaves_the_new_ones_pid_file(work, env, srv, tmp_path):
