@@ -196,7 +196,8 @@ def _run_callgrind(cmd: str, cwd: str, timeout_s: float, workdir: str, skip: str
     r = run_command(line, cwd, timeout_s)
     if r.timed_out:
         raise ProfileError(f"the run command timed out under callgrind after {timeout_s:.0f} s "
-                           "(callgrind runs programs 20-100x slower; raise the timeout or set profile = \"off\")")
+                           "(callgrind runs programs 20-100x slower and is given 60x the run's own time: shorten the "
+                           "run command, or set profile = \"none\")")
     if r.returncode != 0:
         raise ProfileError(f"the run command failed under callgrind (exit {r.returncode}): "
                            + r.stderr.decode(errors="replace").strip()[-300:])
@@ -240,7 +241,7 @@ def _valgrind() -> str:
     from ..toolchain import which_real
     vg = which_real("valgrind")
     if not vg:
-        raise ProfileError("valgrind not found; install it (apt-get install valgrind) or set profile = \"off\"")
+        raise ProfileError("valgrind not found; install it (apt-get install valgrind) or set profile = \"none\"")
     return vg
 
 

@@ -152,6 +152,7 @@ class Session:
         self.progress = progress
         self.note = note or (lambda msg: print(f"autopass-cc: {msg}", file=sys.stderr, flush=True))
         self.store_results = store_results
+        self._early_profile: str | None = None  # an instrumentation profile recorded to find the hot TUs
         self._inc_evidence: dict = {}  # (TU id, incumbent pipeline digest) -> evidence, or the error collecting it
         self._obj_digests: dict[str, str] = {}   # scratch object path -> SHA-256
         self._touched: set[str] = set()          # TU ids some built trial changed
@@ -233,11 +234,12 @@ class Session:
         base_time = sorted(r.cpu_s if self.settings["metric"] == "cpu" else r.wall_s for r in runs[1:])[0]
         self.run_timeout = min(timeout, max(10.0, 8 * max(r.wall_s for r in runs)))
         report["baseline"] = {"seconds": base_time, "binary_sha256": base_bin.digest()}
+        self._phase(f"baseline: {base_time:.3f} s per run ({self.settings['metric']} time)")
         # 3. hot TUs and evidence
         tus = self.tus = self._hot_tus(base_bin, report)
         report["tus"] = [{"tu": t.tu_id, "source": t.source, "weight": t.weight, "hot_functions": t.hot_functions[:5]}
                          for t in tus]
-        profile = self._record_profile(tus, report) if self.settings["pgo"] else None
+        profile = self._early_profile or (self._record_profile(tus, report) if self.settings["pgo"] else None)
         proposer = make_proposer(self.proposer_name, self.settings, self.seed,
                                  transcript=os.path.join(self.dir, "transcript.jsonl"), note=self.note)
         report["proposer"] = proposer.name
@@ -301,7 +303,9 @@ class Session:
                 if lines and result.verdict != "same-binary":
                     # (no bar without a terminal: a line per timed trial shows a long session is alive)
                     edits = ", ".join(map(str, proposal.edits)) or proposal.agent
-                    self.note(f"trial {spent}/{self.budget}: {edits[:100]} -> {result.verdict}"
+                    where = sorted(self.program.tu(t).rel for t in proposal.changes)
+                    where = (", ".join(where[:3]) + (f" +{len(where) - 3}" if len(where) > 3 else "")) if where else ""
+                    self.note(f"trial {trial} ({spent}/{self.budget} of the budget): {where + ': ' if where else ''}{edits[:100]} -> {result.verdict}"
                               + (f" {result.ratio:.3f}x" if result.ratio else "") + f" ({result.seconds:.0f} s)")
         finally:
             if bar is not None:
@@ -353,11 +357,13 @@ class Session:
         profiled = False
         if mode in ("auto", "callgrind"):
             try:
+                limit = max(60.0, 60 * self.report["baseline"]["seconds"])
+                self._phase(f"finding the hot TUs: one run under callgrind (at most {limit:.0f} s)")
                 from .profile import hot_functions_callgrind, hot_tus, without_debug_info
                 self.swap.install(Linked(without_debug_info(base_bin.files, os.path.join(self.dir, "profile", "bin"))))
                 executed: set = set()
                 shares = hot_functions_callgrind(self.settings["run"], self.project,
-                                                 timeout_s=max(60.0, 60 * self.report["baseline"]["seconds"]),
+                                                 timeout_s=limit,
                                                  workdir=os.path.join(self.dir, "profile"), executed=executed)
                 self._check_executed(executed)
                 objects = {t.tu_id: prog.object_for(t, Pipeline()) for t in prog.tus}
@@ -368,7 +374,12 @@ class Session:
             except SessionError:
                 raise
             except Exception as e:
-                report["notes"].append(f"profiling failed ({type(e).__name__}: {e}); tuning every TU")
+                if mode == "auto" and self.settings["pgo"]:
+                    report["notes"].append(f"profiling failed ({type(e).__name__}: {e}); hot TUs from an "
+                                           "instrumentation profile of every TU instead")
+                    profiled = self._hot_from_instrumentation(infos, report)
+                else:
+                    report["notes"].append(f"profiling failed ({type(e).__name__}: {e}); tuning every TU")
         ordered = sorted(infos.values(), key=lambda i: -(i.weight or 0.0))
         share = sum(i.weight or 0.0 for i in ordered)
         if profiled and share < 0.05:
@@ -382,10 +393,45 @@ class Session:
         self._evidence(ordered, report)
         return ordered
 
+    def _phase(self, message: str) -> None:
+        """One line saying what the session does now (with ``progress``), so that its first minutes
+        (baseline runs, profiling, evidence) are not silent, in a terminal or a log."""
+        if self.progress:
+            self.note(message)
+
+    def _hot_from_instrumentation(self, infos: dict, report: dict) -> bool:
+        """When callgrind cannot profile the run (too slow for its timeout: it runs programs
+        20-100x slower; or valgrind is missing or fails): record the session's instrumentation
+        profile with every TU instrumented -- one run at about the program's own speed -- and
+        weight each TU by its functions' counter sums (profile.hot_functions_profdata: executions
+        of counted edges, rougher than callgrind's instructions).  That profile then serves the
+        profile-guided candidates too.  Fills ``infos`` (TU id -> TUInfo) in place; True when some
+        TU got a weight.  Seen on real projects: jq 1.6 and expat 2.5.0 with 2.4 s runs timed
+        out under callgrind after 74-143 s, and their sessions tuned every TU blind."""
+        from ..pipeline import profile_path
+        from .profile import hot_functions_profdata, hot_tus
+        digest = self._record_profile(list(infos.values()), report)
+        if digest is None:
+            return False
+        self._early_profile = digest
+        try:
+            shares = hot_functions_profdata([profile_path(digest)], os.path.join(self.dir, "profile", "counts"))
+        except Exception as e:
+            report["notes"].append(f"no hot TUs from the instrumentation profile ({type(e).__name__}: {e}); "
+                                   "tuning every TU")
+            return False
+        prog = self.program
+        objects = {t.tu_id: prog.object_for(t, Pipeline()) for t in prog.tus}
+        for tu_id, share, funcs in hot_tus(shares, objects):
+            infos[tu_id].weight = share
+            infos[tu_id].hot_functions = funcs
+        return any(i.weight for i in infos.values())
+
     def _record_profile(self, tus: list[TUInfo], report: dict) -> str | None:
         """Record an instrumentation profile of the run for the hot TUs (tuning/pgo.py); its
         SHA-256, or None (with a note saying why) when none could be recorded."""
         from .pgo import NotRecorded, record
+        self._phase(f"recording an instrumentation profile: {len(tus)} TU(s) built -fprofile-generate, one run")
 
         def check(r):
             v = verify(self.reference, r)
@@ -429,6 +475,10 @@ class Session:
             from .evidence import collect
         except ImportError:
             return
+        if tus:
+            self._phase("hot TUs: " + ", ".join(f"{self.program.tu(i.tu_id).rel}"
+                                                + (f" {i.weight:.0%}" if i.weight else "") for i in tus[:8])
+                        + "; reading their optimization remarks and IR")
         for info in tus:
             t = self.program.tu(info.tu_id)
             try:

@@ -185,9 +185,32 @@ def test_without_a_terminal_each_timed_trial_is_one_line(tmp_path, wrapper, env,
     notes = []
     session_mod.Session(d, config.load(d, {"budget": 2}), progress=True, note=notes.append, store_results=False).run()
     trials = [n for n in notes if n.startswith("trial ")]
-    assert [n.split(":")[0] for n in trials] == ["trial 1/2", "trial 2/2"], notes
-    assert "-O1 ->" in trials[0] and "unroll-count=4 ->" in trials[1]
+    # numbered as in the report (the two same-binary trials first), with the budget spent so far
+    assert [n.split(":")[0] for n in trials] == ["trial 3 (1/2 of the budget)", "trial 4 (2/2 of the budget)"], notes
+    assert "work.c: -O1 ->" in trials[0] and "work.c: unroll-count=4 ->" in trials[1]   # (the TU it changed)
+    assert any(n.startswith("baseline: ") for n in notes), notes   # the phases before the trials
     notes.clear()
     monkeypatch.setattr(session_mod, "make_proposer", lambda *a, **k: Scripted(work, 0, list(real)))
     session_mod.Session(d, config.load(d, {"budget": 2}), progress=False, note=notes.append, store_results=False).run()
     assert not [n for n in notes if n.startswith("trial ")]
+
+
+def test_without_callgrind_the_instrumentation_profile_finds_the_hot_tus(tmp_path, wrapper, env, monkeypatch):
+    """When callgrind cannot profile the run (here: valgrind "missing"; on real jq and expat it
+    timed out), the session records its instrumentation profile with every TU instrumented and
+    takes the hot TUs from its counters -- one instrumented build, whose profile the
+    profile-guided candidates then use -- instead of tuning every TU blind."""
+    from autopass_cc.tuning import profile as profile_mod
+    d = _project(tmp_path, wrapper, env, monkeypatch)
+    work = _work_id(d, tmp_path)
+
+    def no_valgrind():
+        raise profile_mod.ProfileError("valgrind not found")
+    monkeypatch.setattr(profile_mod, "_valgrind", no_valgrind)
+    monkeypatch.setenv("AUTOPASS_PROFILE", "auto")  # (the tests' default is "none")
+    s, report = _session(d, monkeypatch, Scripted(work, 0, []), budget=1)
+    assert report["profiled"] is True, report["notes"]
+    assert [t["tu"] for t in report["tus"]] == [work], report["tus"]   # main.c: a call, no loop
+    assert report["tus"][0]["weight"] > 0.9 and report["tus"][0]["hot_functions"][0][0] == "work"
+    assert any("instrumentation profile of every TU" in n for n in report["notes"]), report["notes"]
+    assert "pgo" in report and s.program._links == 2   # the baseline and one instrumented build
