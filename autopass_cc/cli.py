@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import stat
@@ -53,10 +54,9 @@ def init(run_cmd, target, budget, on_miss, check_cmd, force):
     path = os.path.join(os.getcwd(), cfg.PROJECT_FILE)
     if os.path.exists(path) and not force:
         raise AutopassError(f"{path} exists; use --force to overwrite it")
+    guessed = not target
     if not target:
-        words = shlex.split(run_cmd)
-        first = next((w for w in words if "/" in w and not w.startswith("-")), words[0] if words else "")
-        target = os.path.normpath(first) if first else None
+        target = guess_target(run_cmd, os.getcwd())
         if not target:
             raise AutopassError("cannot guess the target from --run; pass --target PATH")
     if os.path.isdir(target):
@@ -73,13 +73,88 @@ def init(run_cmd, target, budget, on_miss, check_cmd, force):
         f.write("\n".join(lines))
     os.makedirs(cfg.state_dir(os.getcwd()), exist_ok=True)
     click.echo(f"wrote {path}: run = {run_cmd!r}, target = {target!r}, on_miss = {on_miss!r}")
+    if not os.path.isfile(target):
+        click.echo(f"note: {target} does not exist yet{' (guessed from --run)' if guessed else ''}; after the "
+                   "build it must be the program the run command starts (else: autopass-cc init --force --target PATH)")
     tree = _cmake_build_dir(os.getcwd(), target)
     if tree:
         click.echo(f"next: build with CMake through autopass-cc (configured with -DCMAKE_TOOLCHAIN_FILE=.../shims/"
                    f"autopass.cmake or the compiler and linker launchers), e.g. cmake --build {tree} --clean-first; "
                    "then autopass-cc tune")
     else:
-        click.echo("next: build with CC=autopass-cc (e.g. make clean && CC=autopass-cc make), then autopass-cc tune")
+        click.echo("next: build with CC=autopass-cc (e.g. make clean && make CC=autopass-cc: on make's command "
+                   "line it overrides a CC set in the Makefile), then autopass-cc tune")
+
+
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+#: Words after which the next word is the program (``time ./prog``, ``env X=1 ./prog``, ``do ./prog``).
+_PREFIX_COMMANDS = {"env", "time", "nice", "exec", "command", "taskset", "timeout", "stdbuf", "nohup",
+                    "do", "then", "else", "if", "while", "until", "!", "{"}
+#: Shell words that start or end a compound command and run nothing themselves.
+_SKIP_COMMANDS = {"for", "case", "select", "done", "fi", "esac", "}"}
+
+
+def guess_target(run_cmd: str, cwd: str) -> str | None:
+    """The program a shell command line runs, as a path relative to ``cwd`` (for ``init``), or None.
+
+    Reads the line as the shell would split it into simple commands (``;``, ``&&``, ``||``, ``|``,
+    ``&``): ``cd DIR`` changes the directory the next words are relative to, ``NAME=value`` words
+    set variables (``$NAME`` / ``${NAME}`` are replaced), prefix commands (``time``, ``env``,
+    ``nice`` ...) and their options are skipped.  The first command word that names an existing
+    file is the target; else the first one with a ``/``; else the first command word.  Never
+    raises on odd shell text (None, or the best guess)."""
+    try:
+        lex = shlex.shlex(run_cmd, posix=True, punctuation_chars=";&|<>()")
+        lex.whitespace_split = True
+        tokens = list(lex)
+    except ValueError:
+        return None
+    here, variables, candidates = "", {}, []
+    segment: list[str] = []
+
+    def value(name: str, default: str) -> str:
+        if name in variables:
+            return variables[name]
+        return os.path.join(cwd, here) if name == "PWD" else os.environ.get(name, default)
+
+    def expand(word: str) -> str:
+        return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: value(m.group(1), m.group(0)), word)
+
+    def command(words: list[str]) -> None:
+        nonlocal here
+        words = list(words)
+        while words and _ASSIGNMENT.match(words[0]):
+            name, _, value = words.pop(0).partition("=")
+            variables[name] = expand(value)
+        while words and words[0] in _PREFIX_COMMANDS:
+            words.pop(0)
+            while words and (words[0].startswith("-") or _ASSIGNMENT.match(words[0]) or words[0].isdigit()):
+                words.pop(0)
+        if not words or words[0] in _SKIP_COMMANDS:
+            return
+        word = expand(words[0])
+        if os.path.basename(word) in ("sh", "bash", "dash") and len(words) > 2 and words[1] == "-c":
+            inner = guess_target(words[2], os.path.join(cwd, here))
+            if inner:
+                candidates.append(os.path.normpath(os.path.join(here, inner)))
+            return
+        if word == "cd":
+            here = os.path.normpath(os.path.join(here, expand(words[1]))) if len(words) > 1 else ""
+            return
+        candidates.append(os.path.normpath(os.path.join(here, word)) if ("/" in word or here) else word)
+
+    for tok in tokens + [";"]:
+        if tok and set(tok) <= set(";&|()"):
+            command(segment)
+            segment = []
+        else:
+            segment.append(tok)  # (redirections come after the command word, which is all we read)
+    candidates = [os.path.relpath(c, cwd) if os.path.isabs(c) and c.startswith(cwd.rstrip("/") + "/") else c
+                  for c in candidates]
+    for c in candidates:
+        if os.path.isfile(os.path.join(cwd, c)):
+            return c
+    return next((c for c in candidates if "/" in c), candidates[0] if candidates else None)
 
 
 def _cmake_build_dir(project: str, target: str | None) -> str | None:
@@ -120,7 +195,7 @@ def tune(budget, seed, proposer, quiet, as_json):
     if report.get("winner"):
         tree = _cmake_build_dir(project, settings.get("target"))
         click.echo("rebuild to use the tuned pipelines: e.g. "
-                   + (f"cmake --build {tree} --clean-first" if tree else "make clean && CC=autopass-cc make"))
+                   + (f"cmake --build {tree} --clean-first" if tree else "make clean && make CC=autopass-cc"))
 
 
 def _settle() -> None:

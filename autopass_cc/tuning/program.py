@@ -259,7 +259,7 @@ class Program:
                                 f"shims/autopass.cmake), then relink {target}")
         if self.link is None:
             raise BuildLogError(f"the build log has no link of {target}; build it once through the wrapper "
-                                f"(e.g. make clean && CC=autopass-cc make) in {project}")
+                                f"(e.g. make clean && make CC=autopass-cc) in {project}")
         self.tus: list[TU] = []
         self._objects: dict[tuple, str] = {}
         self.images = [Image(0, self.target, self.link, [])]

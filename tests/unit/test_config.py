@@ -82,4 +82,24 @@ def test_init_names_the_cmake_rebuild_in_a_cmake_tree(tmp_path, monkeypatch):
     assert "cmake --build build --clean-first" in r.output and "CC=autopass-cc" not in r.output
     (tmp_path / "build" / "CMakeCache.txt").unlink()
     r = CliRunner().invoke(cli, ["init", "--force", "--run", "./build/bin/prog 3"])
-    assert "make clean && CC=autopass-cc make" in r.output
+    assert "make clean && make CC=autopass-cc" in r.output   # (overrides a CC the Makefile sets)
+    assert "build/bin/prog does not exist yet (guessed from --run)" in r.output
+
+
+@pytest.mark.parametrize("run_cmd, want", [
+    ("./bench 2000", "bench"),
+    ("Z=programs/zstd; D=in.bin; $Z -q -c $D | $Z -d | cksum", "programs/zstd"),   # seen on zstd
+    ("cd sub && ./prog x", "sub/prog"),
+    ("time env A=1 nice -n 5 ./bench > /dev/null", "bench"),
+    ("for i in 1 2 3; do ./bench $i; done", "bench"),
+    ("sh -c 'cd sub; ./prog'", "sub/prog"),
+    ("Z=$PWD/programs/zstd; $Z -b1", "programs/zstd"),
+    ("./not-built-yet 3 | md5sum", "not-built-yet"),
+    ("'unbalanced", None),
+])
+def test_init_guesses_the_program_the_run_command_starts(tmp_path, run_cmd, want):
+    from autopass_cc.cli import guess_target
+    for f in ("bench", "programs/zstd", "sub/prog"):
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("")
+    assert guess_target(run_cmd, str(tmp_path)) == want
