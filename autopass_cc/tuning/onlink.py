@@ -63,6 +63,13 @@ def tune_at_link(project: str, settings: dict, warn, output: str | None = None) 
         warn(f"session done: no significant speedup, your flags are kept; report {report['files']['summary']}")
     if not winners:
         return
+    in_libraries = sorted({os.path.relpath(img.path, project) for t in session.program.tus if t.tu_id in winners
+                           and t.image != 0 for img in session.program.images if img.index == t.image})
+    if in_libraries:
+        # Seen on expat (CMake): the session reported 1.034x, the build right after it measured
+        # 1.010x, a clean rebuild 1.040x -- libexpat.so had been linked before the session.
+        warn(f"tuned TUs of {', '.join(in_libraries)} take effect when that library is rebuilt (it was "
+             "linked before this session): rebuild from clean to get the measured speedup")
     archives: dict[str, list[str]] = {}
     for t in session.program.tus:
         # A shared library is linked already: its TUs get their tuned pipelines when next compiled.
