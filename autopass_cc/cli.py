@@ -260,7 +260,8 @@ def stats(as_json, zero):
              ("calls served by the compile server", data["served_by_server"]),
              ("internal errors", data["internal_errors"])]
     rows += [(f"  {k}", v) for k, v in sorted(data["errors_by_kind"].items())]
-    rows += [("tuned TUs", f"{data['tuned_tus']} ({data['tuned_tus_faster']} with a faster pipeline)"),
+    rows += [("TUs examined by sessions", f"{data['tuned_tus']} ({data['tuned_tus_faster']} with a faster pipeline, "
+                                          f"{data['tuned_tus'] - data['tuned_tus_faster']} keep your flags)"),
              ("session speedups", ", ".join(f"{s:.3f}x" for s in data["speedups"]) or "-"),
              ("cache size", f"{data['cache_bytes'] / 1024:.1f} KiB")]
     width = max(len(r[0]) for r in rows)

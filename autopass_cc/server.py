@@ -212,23 +212,12 @@ def _child(conn, ahead: str | None = None, hint: str | None = None, peer: int = 
     except ValueError:
         pass
     try:
-        conn.settimeout(10.0)
-        payload, fds = _recv_request(conn)
-        req = _Request(payload)
-        st_root, st_cwd = os.stat("/"), os.stat(req.cwd)
-        if (st_root.st_dev, st_root.st_ino) != req.root_id or (st_cwd.st_dev, st_cwd.st_ino) != req.cwd_id:
+        got = _read_call(conn)
+        if got is None:
             conn.sendall(b"R\n")
             os._exit(0)
-        os.chdir(req.cwd)
-        os.umask(req.umask)
-        for k in [k for k in os.environ if k not in req.env]:
-            del os.environ[k]
-        for k, v in req.env.items():  # (putenv only where it differs: ~5 us each)
-            if os.environ.get(k) != v:
-                os.environ[k] = v
-        for i, fd in enumerate(fds):
-            os.dup2(fd, i)
-            os.close(fd)
+        req, fds = got
+        _enter(req, fds)
         os.setpgid(0, 0)
         _as_client(peer)
         conn.settimeout(None)
@@ -246,18 +235,8 @@ def _child(conn, ahead: str | None = None, hint: str | None = None, peer: int = 
         ``communicate``) sees the command end at EOF, when every copy of the pipe is closed --
         measured under Ninja: holding them through the background store delayed the next
         compile by the store's 2-3 ms.  (What the background part would print, nobody reads.)"""
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
-        try:
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            os.close(null)
-        except OSError:
-            pass
+        _flush()
+        _to_devnull()
         try:
             # What remains is background work: at the lowest priority, the client (woken on
             # this CPU) runs at once.  Measured: it otherwise waited 1-2.3 ms for this process's
@@ -487,26 +466,13 @@ def _serve_here(conn, ahead: str | None, hint: str | None) -> bool:
     mask = os.umask(0o022)
     os.umask(mask)
     try:
-        conn.settimeout(10.0)
-        payload, fds = _recv_request(conn)
-        req = _Request(payload)
-        st_root, st_cwd = os.stat("/"), os.stat(req.cwd)
-        if (st_root.st_dev, st_root.st_ino) != req.root_id or (st_cwd.st_dev, st_cwd.st_ino) != req.cwd_id:
-            for fd in fds:
-                os.close(fd)
+        got = _read_call(conn)
+        if got is None:
             conn.sendall(b"R\n")
             conn.close()
             return True
-        os.chdir(req.cwd)
-        os.umask(req.umask)
-        for k in [k for k in os.environ if k not in req.env]:
-            del os.environ[k]
-        for k, v in req.env.items():
-            if os.environ.get(k) != v:
-                os.environ[k] = v
-        for i, fd in enumerate(fds):
-            os.dup2(fd, i)
-            os.close(fd)
+        req, fds = got
+        _enter(req, fds)
         conn.settimeout(None)
         conn.sendall(b"P%d\n" % os.getpid())
     except Exception:
@@ -588,6 +554,37 @@ def _lower_priority() -> int | None:
         return now
     except (OSError, ValueError, ImportError, AttributeError):
         return None
+
+
+def _read_call(conn):
+    """Read the request on ``conn`` (10 s at most): ``(_Request, [fd0, fd1, fd2])``, or None when
+    this process's ``/`` or the client's directory is not the same file as the client's (another
+    mount namespace, a chroot: the call must not run here; its descriptors are closed).  Raises
+    ValueError/OSError on a malformed or short request."""
+    conn.settimeout(10.0)
+    payload, fds = _recv_request(conn)
+    req = _Request(payload)
+    st_root, st_cwd = os.stat("/"), os.stat(req.cwd)
+    if (st_root.st_dev, st_root.st_ino) != req.root_id or (st_cwd.st_dev, st_cwd.st_ino) != req.cwd_id:
+        for fd in fds:
+            os.close(fd)
+        return None
+    return req, fds
+
+
+def _enter(req: _Request, fds: list[int]) -> None:
+    """Take the client's context for its call: directory, umask, environment (putenv only where
+    it differs: ~5 us each), and its standard streams as descriptors 0-2.  Raises OSError."""
+    os.chdir(req.cwd)
+    os.umask(req.umask)
+    for k in [k for k in os.environ if k not in req.env]:
+        del os.environ[k]
+    for k, v in req.env.items():
+        if os.environ.get(k) != v:
+            os.environ[k] = v
+    for i, fd in enumerate(fds):
+        os.dup2(fd, i)
+        os.close(fd)
 
 
 def _flush() -> bool:
