@@ -63,6 +63,8 @@ PROFILES_DIR = "profiles"
 #: SQLite busy timeout (seconds) on the compile hot path.  Transactions there last milliseconds;
 #: a lock held longer is someone else's long transaction, and the compile must not wait for it.
 HOT_TIMEOUT = 2.0
+#: File in the cache directory written by :meth:`Store.clear` (its mtime: when it was cleared).
+CLEARED = "cleared"
 #: diskcache's value modes (diskcache.core.MODE_*).
 MODE_RAW, MODE_BINARY, MODE_TEXT = 1, 2, 3
 EVICTION_POLICY = "least-recently-used"
@@ -343,6 +345,11 @@ class Store(_TunedReads):
         import shutil
         shutil.rmtree(os.path.join(objs.directory, "tmp"), ignore_errors=True)  # listings of killed compiles
         shutil.rmtree(os.path.join(self.directory, PROFILES_DIR), ignore_errors=True)
+        try:  # sessions before this moment are history no later session goes by (session._tried_before)
+            with open(os.path.join(self.directory, CLEARED), "w", encoding="utf-8") as f:
+                f.write(f"{time.time()}\n")
+        except OSError:
+            pass
         return removed
 
     def volume(self) -> int:

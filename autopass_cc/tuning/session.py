@@ -46,7 +46,7 @@ import time
 from dataclasses import asdict
 
 from .. import cachekey
-from ..config import state_dir
+from ..config import cache_dir, state_dir
 from ..errors import PipelineError, SessionError
 from ..invocation import Invocation
 from ..pipeline import Pipeline, Policy, validate
@@ -219,6 +219,7 @@ class Session:
         report = {"session": self.id, "project": self.project, "target": prog.target, "run": self.settings["run"],
                   "budget": self.budget, "seed": self.seed, "metric": self.settings["metric"],
                   "compiler": ident.get("version"), "started": datetime.datetime.now().isoformat(timespec="seconds"),
+                  "cache": cache_dir(),
                   "tus": [], "trials": [], "notes": []}
         self.report = report
         # 2. baseline and reference output
@@ -618,18 +619,28 @@ class Session:
     def _tried_before(self, baseline_sha: str) -> set:
         """Digests of the configurations earlier sessions of this project measured, and did not
         accept, on a baseline with the same bytes (same sources, flags and compiler): a new session
-        spends its budget on something else.  Reports without digests (older versions) give none."""
+        spends its budget on something else.  Only sessions that used this cache directory and
+        ended after its last ``cache clear`` count (the README's promise: clearing starts over).
+        Reports without digests (older versions) give none."""
         import glob
+        from ..store import CLEARED
+        cache = cache_dir()
+        try:
+            cleared = os.path.getmtime(os.path.join(cache, CLEARED))
+        except OSError:
+            cleared = 0.0
         out: set = set()
         for path in glob.glob(os.path.join(state_dir(self.project), "sessions", "*", "session.json")):
             if os.path.dirname(path) == self.dir:
                 continue
             try:
+                if os.path.getmtime(path) <= cleared:
+                    continue
                 with open(path, encoding="utf-8") as f:
                     old = json.load(f)
             except (OSError, ValueError):
                 continue
-            if (old.get("baseline") or {}).get("binary_sha256") != baseline_sha:
+            if (old.get("baseline") or {}).get("binary_sha256") != baseline_sha or old.get("cache", cache) != cache:
                 continue
             out |= {t["config"] for t in old.get("trials", []) if t.get("config") and not t.get("accepted")}
         return out

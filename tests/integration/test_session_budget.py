@@ -141,6 +141,15 @@ def test_sessions_remember_what_was_measured_and_keep_earlier_wins(tmp_path, wra
         assert status["work.c"].startswith("kept: won in session"), status
     s = Session_store_entry(work, d)
     assert s["pipeline"]["opt_level"] == "O2"
+    # `cache clear` starts over: the history of the sessions before it is not gone by
+    from autopass_cc.store import open_store
+    store = open_store()
+    try:
+        store.clear()
+    finally:
+        store.close()
+    fourth = session([other])
+    assert len(fourth["trials"]) == 1 and not any("earlier sessions" in n for n in fourth["notes"]), fourth
 
 
 def Session_store_entry(work_id, project):
