@@ -66,6 +66,15 @@ def _is_terminal(stream) -> bool:
         return False
 
 
+#: Callgrind runs programs 20-100x slower (valgrind's manual: 20-100x for callgrind's kind of
+#: tool); a session gives it CALLGRIND_FACTOR x the run's time, at least CALLGRIND_MIN_S.  With
+#: ``profile = "auto"`` and a PGO session, a run whose callgrind budget would exceed
+#: CALLGRIND_MAX_S seconds is not tried under callgrind: the hot TUs come from the instrumentation
+#: profile at once (measured on jq 1.6, a 2.6 s run: callgrind timed out after 156 s; the
+#: instrumentation profile then found jv.c 38% and execute.c 25% in one 3 s run).
+CALLGRIND_FACTOR = 60
+CALLGRIND_MIN_S = 60.0
+CALLGRIND_MAX_S = 150.0
 #: The longest a diagnosis's evidence compile may take, in seconds (evidence.collect's default).
 EVIDENCE_LIMIT_S = 600.0
 
@@ -356,9 +365,14 @@ class Session:
         infos = {t.tu_id: TUInfo(t.tu_id, t.rel, shared=t.image > 0) for t in prog.tus}
         mode = self.settings["profile"]
         profiled = False
+        limit = max(CALLGRIND_MIN_S, CALLGRIND_FACTOR * self.report["baseline"]["seconds"])
+        if mode == "auto" and self.settings["pgo"] and limit > CALLGRIND_MAX_S:
+            report["notes"].append(f"the run takes {self.report['baseline']['seconds']:.1f} s: too long for callgrind "
+                                   f"(it would get {limit:.0f} s); hot TUs from an instrumentation profile of every TU")
+            mode = "instrumentation"
+            profiled = self._hot_from_instrumentation(infos, report)
         if mode in ("auto", "callgrind"):
             try:
-                limit = max(60.0, 60 * self.report["baseline"]["seconds"])
                 self._phase(f"finding the hot TUs: one run under callgrind (at most {limit:.0f} s)")
                 from .profile import hot_functions_callgrind, hot_tus, without_debug_info
                 self.swap.install(Linked(without_debug_info(base_bin.files, os.path.join(self.dir, "profile", "bin"))))

@@ -209,20 +209,28 @@ def test_without_a_terminal_each_timed_trial_is_one_line(tmp_path, wrapper, env,
     assert not [n for n in notes if n.startswith("trial ")]
 
 
-def test_without_callgrind_the_instrumentation_profile_finds_the_hot_tus(tmp_path, wrapper, env, monkeypatch):
+@pytest.mark.parametrize("why", ["callgrind fails", "run too long for callgrind"])
+def test_without_callgrind_the_instrumentation_profile_finds_the_hot_tus(tmp_path, wrapper, env, monkeypatch, why):
     """When callgrind cannot profile the run (here: valgrind "missing"; on real jq and expat it
-    timed out), the session records its instrumentation profile with every TU instrumented and
-    takes the hot TUs from its counters -- one instrumented build, whose profile the
-    profile-guided candidates then use -- instead of tuning every TU blind."""
+    timed out), or the run is too long to try (CALLGRIND_MAX_S), the session records its
+    instrumentation profile with every TU instrumented and takes the hot TUs from its counters --
+    one instrumented build, whose profile the profile-guided candidates then use -- instead of
+    tuning every TU blind."""
     from autopass_cc.tuning import profile as profile_mod
     d = _project(tmp_path, wrapper, env, monkeypatch)
     work = _work_id(d, tmp_path)
+    tried = []
 
     def no_valgrind():
+        tried.append(1)
         raise profile_mod.ProfileError("valgrind not found")
     monkeypatch.setattr(profile_mod, "_valgrind", no_valgrind)
+    if why == "run too long for callgrind":
+        monkeypatch.setattr(session_mod, "CALLGRIND_MAX_S", 0.0)
     monkeypatch.setenv("AUTOPASS_PROFILE", "auto")  # (the tests' default is "none")
     s, report = _session(d, monkeypatch, Scripted(work, 0, []), budget=1)
+    assert bool(tried) == (why == "callgrind fails")
+    assert any(("too long for callgrind" in n) == (why != "callgrind fails") for n in report["notes"])
     assert report["profiled"] is True, report["notes"]
     assert [t["tu"] for t in report["tus"]] == [work], report["tus"]   # main.c: a call, no loop
     assert report["tus"][0]["weight"] > 0.9 and report["tus"][0]["hot_functions"][0][0] == "work"
