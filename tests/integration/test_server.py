@@ -418,3 +418,20 @@ def test_an_old_server_leaves_the_new_ones_pid_file(work, env, srv, tmp_path):
     assert [s["pid"] for s in server.running(str(srv))] == [new]
     server.stop(str(srv))
     assert wait_gone(new)
+
+
+def test_background_priority_is_lowered_only_where_it_can_come_back(monkeypatch):
+    """A worker stores a call's results at nice 19 only when it may return to its own priority
+    afterwards (root, or RLIMIT_NICE): without that privilege it keeps its priority, since it
+    serves the next call at it."""
+    import resource
+    calls = []
+    monkeypatch.setattr(os, "getpriority", lambda which, who: 0)
+    monkeypatch.setattr(os, "setpriority", lambda which, who, prio: calls.append(prio))
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (0, 0))   # the usual RLIMIT_NICE
+    assert server._lower_priority() is None and calls == []
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (20, 20))  # may go back to nice 0
+    assert server._lower_priority() == 0 and calls == [19]
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert server._lower_priority() == 0 and calls == [19, 19]
