@@ -66,8 +66,7 @@ def _is_terminal(stream) -> bool:
         return False
 
 
-#: Callgrind runs programs many times slower (measured here: jq 1.6 over 60x, our test programs
-#: 20-50x); a session gives it CALLGRIND_FACTOR x the run's time, at least CALLGRIND_MIN_S.  With
+#: Callgrind runs programs many times slower (measured here: jq 1.6 over 60x); a session gives it CALLGRIND_FACTOR x the run's time, at least CALLGRIND_MIN_S.  With
 #: ``profile = "auto"`` and a PGO session, a run whose callgrind budget would exceed
 #: CALLGRIND_MAX_S seconds is not tried under callgrind: the hot TUs come from the instrumentation
 #: profile at once (measured on jq 1.6, a 2.6 s run: callgrind timed out after 156 s; the
