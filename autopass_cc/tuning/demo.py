@@ -83,13 +83,17 @@ def run_demo(*, workdir: str | None, budget: int, proposer: str, example: str, w
     echo(f"same output as the baseline: {'yes' if result['same_output'] else 'NO'}")
     echo(f"measured speedup of the rebuilt binary over the -O3 baseline: {result['ratio']:.3f}x "
          f"(95% CI {result['ci'][0]:.3f}-{result['ci'][1]:.3f}, {result['rounds']} interleaved rounds, CPU time)")
+    if result["identical"]:
+        echo("the rebuilt binary is byte-identical to the -O3 build (the session kept your flags): that ratio "
+             "is this machine's noise")
     echo(f"report: {report} (and session.json, speedup.png beside it)")
     return {**result, "report": report, "workdir": workdir}
 
 
 def measure_side_by_side(cwd: str, run_cmd: str, tuned: str, baseline: str, rounds: int = 15) -> dict:
     """Interleave runs of ``run_cmd`` with ``baseline`` and with ``tuned`` at the target path.
-    Returns ``{"ratio", "ci", "rounds", "same_output"}``; ratio > 1 means the tuned one is faster."""
+    Returns ``{"ratio", "ci", "rounds", "same_output", "identical"}``; ratio > 1 means the tuned one
+    is faster; ``identical``: the two files have the same bytes (the ratio is then noise)."""
     from .measure import compare, run_command
     keep = tuned + ".autopass-keep"
     shutil.copy2(tuned, keep)
@@ -107,5 +111,7 @@ def measure_side_by_side(cwd: str, run_cmd: str, tuned: str, baseline: str, roun
         c = compare(runner(baseline, "base"), runner(keep, "tuned"), min_rounds=rounds, max_rounds=rounds, warmup=1)
     finally:
         os.replace(keep, tuned)
+    from .program import file_digest
     return {"ratio": c.ratio, "ci": (c.ci_low, c.ci_high), "rounds": c.rounds,
-            "same_output": outputs.get("base") == outputs.get("tuned")}
+            "same_output": outputs.get("base") == outputs.get("tuned"),
+            "identical": file_digest(baseline) == file_digest(tuned)}
