@@ -124,8 +124,8 @@ def guess_target(run_cmd: str, cwd: str) -> str | None:
         nonlocal here
         words = list(words)
         while words and _ASSIGNMENT.match(words[0]):
-            name, _, value = words.pop(0).partition("=")
-            variables[name] = expand(value)
+            name, _, text = words.pop(0).partition("=")
+            variables[name] = expand(text)
         while words and words[0] in _PREFIX_COMMANDS:
             words.pop(0)
             while words and (words[0].startswith("-") or _ASSIGNMENT.match(words[0]) or words[0].isdigit()):

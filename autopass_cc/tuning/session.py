@@ -373,18 +373,14 @@ class Session:
         if mode in ("auto", "callgrind"):
             try:
                 self._phase(f"finding the hot TUs: one run under callgrind (at most {limit:.0f} s)")
-                from .profile import hot_functions_callgrind, hot_tus, without_debug_info
+                from .profile import hot_functions_callgrind, without_debug_info
                 self.swap.install(Linked(without_debug_info(base_bin.files, os.path.join(self.dir, "profile", "bin"))))
                 executed: set = set()
                 shares = hot_functions_callgrind(self.settings["run"], self.project,
                                                  timeout_s=limit,
                                                  workdir=os.path.join(self.dir, "profile"), executed=executed)
                 self._check_executed(executed)
-                objects = {t.tu_id: prog.object_for(t, Pipeline()) for t in prog.tus}
-                for tu_id, share, funcs in hot_tus(shares, objects):
-                    infos[tu_id].weight = share
-                    infos[tu_id].hot_functions = funcs
-                profiled = any(i.weight for i in infos.values())
+                profiled = self._weigh(infos, shares)
             except SessionError:
                 raise
             except Exception as e:
@@ -423,7 +419,7 @@ class Session:
         TU got a weight.  Seen on real projects: jq 1.6 and expat 2.5.0 with 2.4 s runs timed
         out under callgrind after 74-143 s, and their sessions tuned every TU blind."""
         from ..pipeline import profile_path
-        from .profile import hot_functions_profdata, hot_tus
+        from .profile import hot_functions_profdata
         digest = self._record_profile(list(infos.values()), report)
         if digest is None:
             return False
@@ -434,6 +430,13 @@ class Session:
             report["notes"].append(f"no hot TUs from the instrumentation profile ({type(e).__name__}: {e}); "
                                    "tuning every TU")
             return False
+        return self._weigh(infos, shares)
+
+    def _weigh(self, infos: dict, shares: dict) -> bool:
+        """Give each TU of ``infos`` (TU id -> TUInfo, filled in place) its share of the run and
+        its hot functions, from per-function ``shares`` (name -> 0..1) mapped to the objects
+        built with the user's flags (profile.hot_tus).  True when some TU got a weight."""
+        from .profile import hot_tus
         prog = self.program
         objects = {t.tu_id: prog.object_for(t, Pipeline()) for t in prog.tus}
         for tu_id, share, funcs in hot_tus(shares, objects):
