@@ -1,7 +1,8 @@
 /* autopass-cc's compile client: the `autopass-cc` / `autopass-c++` executables install.sh builds.
  *
  * It hands each call to the warm compile server (autopass_cc/server.py has the why, the design
- * and the protocol) and exits with the status the call ended with.  Whenever the server cannot
+ * and the protocol) and exits with the status the call ended with, or, for a pass-through the
+ * server hands back, exec-s the real compiler itself.  Whenever the server cannot
  * take the call -- none running, a socket directory that is not ours, closed standard streams, a
  * refusal -- it runs the standalone Python wrapper instead (exec, same argv), and when none was
  * running it starts one, detached, for the calls that follow.  Management subcommands (tune,
@@ -139,6 +140,44 @@ static void forward(int sig) {
     if (child_pgid > 0) kill(-child_pgid, sig);
 }
 
+/* Read exactly n bytes; 0 on success. */
+static int read_all(int fd, char *p, size_t n) {
+    while (n) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* The worker handed the call back ("X<n>\n" + n bytes: argc, argv..., then KEY=VALUE entries,
+ * each NUL-terminated): exec that command in place of this process, as the standalone wrapper
+ * would have.  Returns only when it cannot (exit code for the build). */
+static int exec_handed(int fd, long long n) {
+    if (n <= 0 || n > (1LL << 30)) return -1;
+    char *p = malloc((size_t)n + 1);
+    if (!p || read_all(fd, p, (size_t)n) != 0) return -1;
+    p[n] = '\0';
+    size_t fields = 0;
+    for (long long i = 0; i < n; i++) fields += p[i] == '\0';
+    char **v = calloc(fields + 2, sizeof *v);
+    if (!v) return -1;
+    size_t k = 0;
+    for (char *q = p; q < p + n; q += strlen(q) + 1) v[k++] = q;
+    long argc = k ? strtol(v[0], NULL, 10) : 0;
+    if (argc < 1 || (size_t)argc >= k) return -1;
+    char **args = calloc((size_t)argc + 1, sizeof *args), **env = calloc(k - (size_t)argc, sizeof *env);
+    if (!args || !env) return -1;
+    memcpy(args, v + 1, (size_t)argc * sizeof *v);
+    memcpy(env, v + 1 + argc, (k - 1 - (size_t)argc) * sizeof *v);
+    close(fd);
+    execve(args[0], args, env);
+    fprintf(stderr, "autopass-cc: cannot run %s: %s\n", args[0], strerror(errno));
+    return 127;
+}
+
 /* Read one "X...\n" reply line; returns its letter, 0 on EOF or error. */
 static char read_line(int fd, long long *value) {
     char line[64];
@@ -206,7 +245,7 @@ int main(int argc, char **argv) {
         run_standalone(argc, argv);
     }
 
-    char head[8] = {'A', 'P', 'C', '1'};
+    char head[8] = {'A', 'P', 'C', '2'}; /* 2: this client takes X replies */
     uint32_t n = (uint32_t)b.n;
     for (int i = 0; i < 4; i++) head[4 + i] = (char)((n >> (8 * i)) & 0xff);
     int fds[3] = {0, 1, 2};
@@ -239,10 +278,18 @@ int main(int argc, char **argv) {
     struct sigaction sa = {.sa_handler = forward, .sa_flags = SA_RESTART};
     sigemptyset(&sa.sa_mask);
     int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) sigaction(sigs[i], &sa, NULL);
+    struct sigaction before[sizeof sigs / sizeof *sigs];
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) sigaction(sigs[i], &sa, &before[i]);
 
     kind = read_line(fd, &value);
     child_pgid = 0; /* the call has ended: its process may serve another client's call next */
+    if (kind == 'X') {
+        /* The signals as this process got them (an ignored SIGINT stays ignored in the compiler). */
+        for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) sigaction(sigs[i], &before[i], NULL);
+        int rc = exec_handed(fd, value);
+        if (rc > 0) return rc;
+        run_standalone(argc, argv); /* a malformed reply: nothing ran yet */
+    }
     if (kind != 'S') {
         fprintf(stderr, "autopass-cc: lost the compile server while it ran this call (its exit status is "
                         "unknown); run the build again, or set AUTOPASS_SERVER=0\n");

@@ -9,8 +9,9 @@ calls are served by workers *forked* from the warm server (a zygote; SPARES idle
 accept()), and a worker runs ``wrapper.main`` as a fresh process would -- same argv, environment,
 working directory, umask and standard streams (passed over the socket with SCM_RIGHTS) -- so
 every behaviour, counter and fault path is the one the standalone wrapper has.  A worker serves
-call after call in its own process (:func:`_serve_here`; a pass-through's compiler runs as its
-child instead of replacing it), each with the client's context and then its own again; a call
+call after call in its own process (:func:`_serve_here`; a pass-through's compiler is handed back
+to the client, which exec-s it as the standalone wrapper would have), each with the client's
+context and then its own again; a call
 that would change what outlives it (another nice value or resource limits) gets the worker to
 itself, which then ends with it, as a process forked per call did (:func:`_child`).  Measured
 (benchmarks/percall.py, CPU of every process per call): a miss +9.4 ms over clang with a fork per
@@ -23,14 +24,19 @@ for a server and never depends on one.
 
 Protocol (one connection per call, Unix stream socket, peers of the same uid only):
 
-* client -> server: ``b"APC1"`` + payload length (4 bytes, little endian), sent with the
+* client -> server: ``b"APC2"`` (``b"APC1"``: a client that cannot take ``X``) + payload
+  length (4 bytes, little endian), sent with the
   client's file descriptors 0, 1, 2 attached (SCM_RIGHTS); then the payload, NUL-terminated
   fields: cwd, umask (decimal), st_dev and st_ino of ``/`` and of the cwd (decimal), argc,
   argv..., then the environment ``KEY=VALUE`` entries to the end;
 * server -> client: ``P<pid>\\n`` once a worker has taken the call (the client forwards
   SIGINT/SIGTERM/SIGHUP/SIGQUIT to that process group until the call has ended), then
   ``S<wait status>\\n`` when it has ended (raw ``waitpid`` status: exit code or signal), or
-  ``R\\n`` (nothing ran: run the standalone wrapper).  A status before any ``P`` also means
+  ``R\\n`` (nothing ran: run the standalone wrapper), or, after ``P``, ``X<length>\\n`` and that
+  many bytes: argc, argv..., then ``KEY=VALUE`` environment entries, each NUL-terminated -- the
+  client exec-s that command in place of itself (a pass-through: the real compiler then is the
+  process the build started, its status, signals and streams its own; it saves a spawn, a wait
+  and a status relay per call).  A status before any ``P`` also means
   nothing ran.  The worker sends the status itself; the server sends it only for a worker that
   died in the call (or became the call's own process and ended).  A compile that succeeded is
   reported as soon as its object is written and read back; the worker then stores it in the
@@ -50,8 +56,8 @@ finds its SQLite connections open (~1.5 ms less per call) and no call's close is
 The child refuses a call (nothing run, the client falls back) when its ``/`` or the cwd is not
 the same file as the client's (another mount namespace, a chroot).  The server stops when idle
 for ``AUTOPASS_SERVER_IDLE`` seconds (default 600, sccache's default idle timeout), on SIGTERM
-(``autopass-cc server stop``), and after a call when any of its Python source files has changed
-on disk (an upgrade or an edit: the call after starts a fresh server).  Known difference from a fresh
+(``autopass-cc server stop``), and within a second after a call when any of its Python source
+files has changed on disk (an upgrade or an edit: a later call starts a fresh server).  Known difference from a fresh
 process: CPU affinity and cgroup are the server's, not the client's (as with sccache); the nice
 value and resource limits are the client's where this process may take them (:func:`_as_client`:
 not a lower nice value or a higher hard limit than the server's, without privilege).
@@ -64,6 +70,10 @@ import os
 import sys
 
 MAGIC = b"APC1"
+#: The header of a client that takes ``X`` (hand-back) replies.
+MAGIC2 = b"APC2"
+#: Seconds between two checks of our source files' mtimes (code_stamp) after calls.
+CODE_CHECK_S = 1.0
 #: Seconds without a call before the server exits (sccache's SCCACHE_IDLE_TIMEOUT default).
 IDLE_S = 600.0
 #: Modules a compile may import, loaded once in the server so children start warm.
@@ -126,6 +136,7 @@ class _Request:
         self.root_id = (int(rdev), int(rino))
         self.cwd_id = (int(cdev), int(cino))
         self.argv = [dec(a) for a in fields[7:7 + n]]
+        self.proto = 1  # (set by _read_call: 2 when the client takes X replies)
         self.env = {}
         for item in fields[7 + n:]:
             k, sep, v = item.partition(b"=")
@@ -134,7 +145,8 @@ class _Request:
 
 
 def _recv_request(conn):
-    """Read one request: ``(payload bytes, [fd0, fd1, fd2])``.  Raises ValueError/OSError."""
+    """Read one request: ``(payload bytes, [fd0, fd1, fd2], protocol version 1 or 2)``.  Raises
+    ValueError/OSError."""
     import array
     import socket
     fds = array.array("i")
@@ -148,7 +160,7 @@ def _recv_request(conn):
         if not more:
             raise ValueError("short header")
         msg += more
-    if msg[:4] != MAGIC or len(got) != 3:
+    if msg[:4] not in (MAGIC, MAGIC2) or len(got) != 3:
         for fd in got:
             os.close(fd)
         raise ValueError("bad header")
@@ -160,7 +172,7 @@ def _recv_request(conn):
             raise ValueError("short payload")
         chunks.append(b)
         left -= len(b)
-    return b"".join(chunks), got
+    return b"".join(chunks), got, 2 if msg[:4] == MAGIC2 else 1
 
 
 #: Resource limits a served call takes from its client (getrlimit(2)); the rest are per user.
@@ -455,8 +467,9 @@ def _spawn_real(compiler: str, argv: list[str], env: dict) -> int:
 def _serve_here(conn, ahead: str | None, hint: str | None) -> bool:
     """Serve one call in this worker process, as :func:`_child` would in a process of its own:
     the client's directory, umask, environment and standard streams for the call, then this
-    process's own again.  Pass-throughs run the compiler as a child (:func:`_spawn_real`) instead
-    of ``exec``.  The call's status goes to the client from here.  Returns True when this process
+    process's own again.  A pass-through's compiler goes back to a client that takes ``X``
+    (protocol 2), which exec-s it; for an older client it runs as this process's child
+    (:func:`_spawn_real`).  The call's status goes to the client from here.  Returns True when this process
     may serve another call: False when the call left something behind that a next call must not
     inherit -- a module imported (the link hook's tuning session), a stream that could not be
     flushed, a database connection abandoned (store.park), a priority it could not take back.
@@ -499,7 +512,19 @@ def _serve_here(conn, ahead: str | None, hint: str | None) -> bool:
         state["detached"] = True
         if state["niced"] is None:
             os.sched_yield()  # (the client, woken on this CPU, may run first)
-    wrapper.DETACH, wrapper.RUN_REAL, wrapper.RAW_STATUS = detach, _spawn_real, None
+    handed: list[bytes] = []
+
+    def hand_back(compiler: str, argv: list[str], env: dict) -> int:
+        """``wrapper.RUN_REAL`` for a client that takes ``X``: the command goes back to the client,
+        which exec-s it (``wrapper._exec_real`` is always the call's last step)."""
+        if state["detached"] or handed:
+            return _spawn_real(compiler, argv, env)
+        enc = os.fsencode
+        handed.append(b"".join([b"%d\0" % len(argv)] + [enc(a) + b"\0" for a in argv]
+                               + [enc(k) + b"=" + enc(v) + b"\0" for k, v in env.items()]))
+        return 0
+    wrapper.DETACH, wrapper.RAW_STATUS = detach, None
+    wrapper.RUN_REAL = hand_back if req.proto >= 2 else _spawn_real
     try:
         rc = wrapper.main(req.argv)
     except SystemExit as e:
@@ -522,7 +547,7 @@ def _serve_here(conn, ahead: str | None, hint: str | None) -> bool:
     if not state["detached"]:
         keep = _flush()
         try:
-            conn.send(b"S%d\n" % status)
+            conn.sendall(b"X%d\n" % len(handed[0]) + handed[0] if handed else b"S%d\n" % status)
         except OSError:
             pass
         conn.close()
@@ -562,8 +587,9 @@ def _read_call(conn):
     mount namespace, a chroot: the call must not run here; its descriptors are closed).  Raises
     ValueError/OSError on a malformed or short request."""
     conn.settimeout(10.0)
-    payload, fds = _recv_request(conn)
+    payload, fds, proto = _recv_request(conn)
     req = _Request(payload)
+    req.proto = proto
     st_root, st_cwd = os.stat("/"), os.stat(req.cwd)
     if (st_root.st_dev, st_root.st_ino) != req.root_id or (st_cwd.st_dev, st_cwd.st_ino) != req.cwd_id:
         for fd in fds:
@@ -636,6 +662,7 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
             pass
     files = code_files()
     stamp = code_stamp(files)
+    checked, recheck = 0.0, False
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -777,9 +804,17 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
                 continue
             while len(spares) < SPARES:
                 fork_spare()
-            if took and code_stamp(files) != stamp:  # checked off the calls' path, after the fork
-                close_listener("code changed")
-        ready, _, _ = select.select([rd, ctl], [], [], None if (busy or stopping) else max(idle, 0.01))
+            # Off the calls' path, after the fork, at most once a second (a check costs ~0.07 ms,
+            # and every call sends two messages) and at most a second after the call.
+            recheck = recheck or took
+            if recheck and time.monotonic() - checked >= CODE_CHECK_S:
+                recheck, checked = False, time.monotonic()
+                if code_stamp(files) != stamp:
+                    close_listener("code changed")
+        wait = None if (busy or stopping) else max(idle, 0.01)
+        if recheck and not stopping:
+            wait = max(0.01, min(wait if wait is not None else CODE_CHECK_S, checked + CODE_CHECK_S - time.monotonic()))
+        ready, _, _ = select.select([rd, ctl], [], [], wait)
         if rd in ready:
             try:
                 while os.read(rd, 4096):

@@ -155,6 +155,30 @@ def test_signal_status_is_passed_on(work, env, srv, tmp_path):
     assert served(env, work) == 1
 
 
+def test_pass_through_compiler_is_the_process_the_build_started(work, env, srv, tmp_path):
+    """A served pass-through hands the command back (protocol X): the client exec-s the compiler,
+    so the compiler has the client's pid, environment (plus the nesting counter) and signal
+    dispositions (SIGINT ignored by the build stays ignored), as with the standalone wrapper."""
+    fake = tmp_path / "clang"
+    out = tmp_path / "seen"
+    fake.write_text(f"#!/bin/sh\necho $$ $AUTOPASS_CC_DEPTH $MARK > {out}\n"
+                    f"grep SigIgn /proc/$$/status >> {out}\nexec {CLANG} \"$@\"\n")
+    fake.chmod(0o755)
+    start(env, work, srv)
+    env = dict(env, AUTOPASS_CC=str(fake), MARK="m a r k")
+    for ignore in (False, True):
+        pre = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore else None
+        p = subprocess.Popen([AP_CC, "-E", "-x", "c", "-", "-o", "-"], cwd=work, env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=pre)
+        got, err = p.communicate(b"int x = __LINE__;\n", timeout=60)
+        assert (p.returncode, err) == (0, b"")
+        assert b"int x = 1;" in got
+        first, ign = out.read_text().replace("SigIgn:", "").split("\n")[:2]
+        assert first.split(maxsplit=2) == [str(p.pid), "1", "m a r k"]
+        assert bool(int(ign.strip(), 16) & (1 << (signal.SIGINT - 1))) == ignore
+    assert served(env, work) == 2
+
+
 def test_ctrl_c_reaches_the_compiler(work, env, srv, tmp_path):
     fake = tmp_path / "clang"
     pidfile = tmp_path / "compiler.pid"
