@@ -58,7 +58,8 @@ the same file as the client's (another mount namespace, a chroot).  The server s
 for ``AUTOPASS_SERVER_IDLE`` seconds (default 600, sccache's default idle timeout), on SIGTERM
 (``autopass-cc server stop``), and within a second after a call when any of its Python source
 files has changed on disk (an upgrade or an edit: a later call starts a fresh server).  Known difference from a fresh
-process: CPU affinity and cgroup are the server's, not the client's (as with sccache); the nice
+process: a compile's CPU affinity and cgroup are the server's, not the client's (as with sccache;
+a pass-through's compiler, exec-ed by the client, has the client's); the nice
 value and resource limits are the client's where this process may take them (:func:`_as_client`:
 not a lower nice value or a higher hard limit than the server's, without privilege).
 ``AUTOPASS_SERVER=0`` turns the server off.
