@@ -32,6 +32,7 @@ def tune_at_link(project: str, settings: dict, warn, output: str | None = None) 
     caller links as asked."""
     from ..errors import AutopassError
     from .session import Session, SessionLocked
+    from .verify import BaselineFailed
     target = os.path.abspath(os.path.join(project, settings["target"]))
     if not _untuned(project, output or target):
         return
@@ -50,6 +51,12 @@ def tune_at_link(project: str, settings: dict, warn, output: str | None = None) 
         return
     except KeyboardInterrupt:
         warn("tuning interrupted; linking with the objects as built")
+        return
+    except BaselineFailed as e:
+        # Seen on libjpeg-turbo (CMake): the run command also starts djpeg, which this build links
+        # after cjpeg, the target.  The command may be right and the build just not done yet.
+        warn(f"tuning skipped at this link: {e}; if the run command needs something this build makes "
+             f"later (another program, data), run `autopass-cc tune` once the build is done")
         return
     except AutopassError as e:
         warn(f"tuning skipped: {e}")

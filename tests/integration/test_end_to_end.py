@@ -373,6 +373,19 @@ def test_link_proceeds_when_a_session_holds_the_lock(wrapper, env, program):
     assert run("./kernels 40", d, env).returncode == 0
 
 
+def test_link_session_whose_run_needs_a_later_program_says_to_tune_after_the_build(wrapper, env, program):
+    """The run command also starts a program the build makes after the target (libjpeg-turbo:
+    cjpeg, then djpeg): the session at the target's link cannot run it; the link goes on and the
+    line says to run `autopass-cc tune` once the build is done."""
+    d = program("kernels-make")
+    init(wrapper, d, env, "./kernels 40 && ./made-later", "kernels", on_miss="link", budget=2)
+    r = run(["make", f"CC={wrapper}", "-j2"], d, env)
+    assert r.returncode == 0, r.stderr
+    assert "tuning skipped at this link: the run command fails on the untuned baseline build" in r.stderr
+    assert "run `autopass-cc tune` once the build is done" in r.stderr
+    assert run("./kernels 40", d, env).returncode == 0
+
+
 def test_tus_kept_at_the_users_flags_skip_the_preprocessor(wrapper, env, tmp_path, monkeypatch):
     """After a session, most TUs keep the user's flags: compiling them needs no exact cache key,
     so no preprocessor run (measured +42 ms per TU of interp-cmake before); a TU that ever got a
