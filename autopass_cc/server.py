@@ -9,11 +9,11 @@ calls are served by workers *forked* from the warm server (a zygote; SPARES idle
 accept()), and a worker runs ``wrapper.main`` as a fresh process would -- same argv, environment,
 working directory, umask and standard streams (passed over the socket with SCM_RIGHTS) -- so
 every behaviour, counter and fault path is the one the standalone wrapper has.  A worker serves
-call after call in its own process (:func:`_serve_here`; a pass-through's compiler is handed back
-to the client, which exec-s it as the standalone wrapper would have), each with the client's
-context and then its own again; a call
-that would change what outlives it (another nice value or resource limits) gets the worker to
-itself, which then ends with it, as a process forked per call did (:func:`_child`).  Measured
+call after call in its own process (:func:`_serve_here`; a pass-through's compiler is handed
+back to the client, which exec-s it as the standalone wrapper would have), each with the
+client's context and then its own again; a call that would change what outlives it (another
+nice value or resource limits) gets the worker to itself, which then ends with it, as a process
+forked per call did (:func:`_child`).  Measured
 (benchmarks/percall.py, CPU of every process per call): a miss +9.4 ms over clang with a fork per
 call, +4.4 ms with workers; a hit 8.7 -> 3.1 ms.
 
@@ -25,8 +25,8 @@ for a server and never depends on one.
 Protocol (one connection per call, Unix stream socket, peers of the same uid only):
 
 * client -> server: ``b"APC2"`` (``b"APC1"``: a client that cannot take ``X``) + payload
-  length (4 bytes, little endian), sent with the
-  client's file descriptors 0, 1, 2 attached (SCM_RIGHTS); then the payload, NUL-terminated
+  length (4 bytes, little endian), sent with the client's file descriptors 0, 1, 2 attached
+  (SCM_RIGHTS); then the payload, NUL-terminated
   fields: cwd, umask (decimal), st_dev and st_ino of ``/`` and of the cwd (decimal), argc,
   argv..., then the environment ``KEY=VALUE`` entries to the end;
 * server -> client: ``P<pid>\\n`` once a worker has taken the call (the client forwards
@@ -36,8 +36,7 @@ Protocol (one connection per call, Unix stream socket, peers of the same uid onl
   many bytes: argc, argv..., then ``KEY=VALUE`` environment entries, each NUL-terminated -- the
   client exec-s that command in place of itself (a pass-through: the real compiler then is the
   process the build started, its status, signals and streams its own; it saves a spawn, a wait
-  and a status relay per call).  A status before any ``P`` also means
-  nothing ran.  The worker sends the status itself; the server sends it only for a worker that
+  and a status relay per call).  A status before any ``P`` also means nothing ran.  The worker sends the status itself; the server sends it only for a worker that
   died in the call (or became the call's own process and ended).  A compile that succeeded is
   reported as soon as its object is written and read back; the worker then stores it in the
   object cache off the build's critical path, holding a lock that lookups of the same TU and
@@ -57,10 +56,10 @@ The child refuses a call (nothing run, the client falls back) when its ``/`` or 
 the same file as the client's (another mount namespace, a chroot).  The server stops when idle
 for ``AUTOPASS_SERVER_IDLE`` seconds (default 600, sccache's default idle timeout), on SIGTERM
 (``autopass-cc server stop``), and within a second after a call when any of its Python source
-files has changed on disk (an upgrade or an edit: a later call starts a fresh server).  Known difference from a fresh
-process: a compile's CPU affinity and cgroup are the server's, not the client's (as with sccache;
-a pass-through's compiler, exec-ed by the client, has the client's); the nice
-value and resource limits are the client's where this process may take them (:func:`_as_client`:
+files has changed on disk (an upgrade or an edit: a later call starts a fresh server).  Known
+difference from a fresh process: a compile's CPU affinity and cgroup are the server's, not the
+client's (as with sccache; a pass-through's compiler, exec-ed by the client, has the client's);
+the nice value and resource limits are the client's where this process may take them (:func:`_as_client`:
 not a lower nice value or a higher hard limit than the server's, without privilege).
 ``AUTOPASS_SERVER=0`` turns the server off.
 """
@@ -470,8 +469,8 @@ def _serve_here(conn, ahead: str | None, hint: str | None) -> bool:
     the client's directory, umask, environment and standard streams for the call, then this
     process's own again.  A pass-through's compiler goes back to a client that takes ``X``
     (protocol 2), which exec-s it; for an older client it runs as this process's child
-    (:func:`_spawn_real`).  The call's status goes to the client from here.  Returns True when this process
-    may serve another call: False when the call left something behind that a next call must not
+    (:func:`_spawn_real`).  The call's status goes to the client from here.  Returns True when
+    this process may serve another call: False when the call left something behind that a next call must not
     inherit -- a module imported (the link hook's tuning session), a stream that could not be
     flushed, a database connection abandoned (store.park), a priority it could not take back.
     Exits (nothing ran: the client falls back) on a malformed request."""
