@@ -26,24 +26,25 @@ Protocol (one connection per call, Unix stream socket, peers of the same uid onl
 
 * client -> server: ``b"APC2"`` (``b"APC1"``: a client that cannot take ``X``) + payload
   length (4 bytes, little endian), sent with the client's file descriptors 0, 1, 2 attached
-  (SCM_RIGHTS); then the payload, NUL-terminated
-  fields: cwd, umask (decimal), st_dev and st_ino of ``/`` and of the cwd (decimal), argc,
-  argv..., then the environment ``KEY=VALUE`` entries to the end;
+  (SCM_RIGHTS); then the payload, NUL-terminated fields: cwd, umask (decimal), st_dev and st_ino
+  of ``/`` and of the cwd (decimal), argc, argv..., then the environment ``KEY=VALUE`` entries to
+  the end;
 * server -> client: ``P<pid>\\n`` once a worker has taken the call (the client forwards
-  SIGINT/SIGTERM/SIGHUP/SIGQUIT to that process group until the call has ended), then
-  ``S<wait status>\\n`` when it has ended (raw ``waitpid`` status: exit code or signal), or
-  ``R\\n`` (nothing ran: run the standalone wrapper), or, after ``P``, ``X<length>\\n`` and that
-  many bytes: argc, argv..., then ``KEY=VALUE`` environment entries, each NUL-terminated -- the
-  client exec-s that command in place of itself (a pass-through: the real compiler then is the
-  process the build started, its status, signals and streams its own; it saves a spawn, a wait
-  and a status relay per call).  A status before any ``P`` also means nothing ran.  The worker sends the status itself; the server sends it only for a worker that
-  died in the call (or became the call's own process and ended).  A compile that succeeded is
-  reported as soon as its object is written and read back; the worker then stores it in the
-  object cache off the build's critical path, holding a lock that lookups of the same TU and
-  ``stats`` wait on (objcache.hold_save), released when the call ends.  Before that status the
-  worker lets go of the caller's standard streams (a build tool reading them through a pipe
-  waits for EOF) and lowers its priority to nice 19, taken back after the store (where coming
-  back would need a privilege this process lacks, it keeps its priority: :func:`_lower_priority`).
+  SIGINT/SIGTERM/SIGHUP/SIGQUIT to that process group until the call has ended), then ``S<wait
+  status>\\n`` when it has ended (raw ``waitpid`` status: exit code or signal), or ``R\\n``
+  (nothing ran: run the standalone wrapper), or, after ``P``, ``X<length>\\n`` and that many bytes:
+  argc, argv..., then ``KEY=VALUE`` environment entries, each NUL-terminated -- the client exec-s
+  that command in place of itself (a pass-through: the real compiler then is the process the build
+  started, its status, signals and streams its own; it saves a spawn, a wait and a status relay per
+  call).  A status before any ``P`` also means nothing ran.  The worker sends the status itself;
+  the server sends it only for a worker that died in the call (or became the call's own process and
+  ended).  A compile that succeeded is reported as soon as its object is written and read back; the
+  worker then stores it in the object cache off the build's critical path, holding a lock that
+  lookups of the same TU and ``stats`` wait on (objcache.hold_save), released when the call ends.
+  Before that status the worker lets go of the caller's standard streams (a build tool reading them
+  through a pipe waits for EOF) and lowers its priority to nice 19, taken back after the store
+  (where coming back would need a privilege this process lacks, it keeps its priority:
+  :func:`_lower_priority`).
 * worker -> server, over a SEQPACKET control socket: ``<pid>`` with a copy of the client's
   connection (a call taken), ``D<pid>`` (done, free for the next), ``E<pid>`` (done, ending).
 
@@ -52,15 +53,15 @@ While a spare waits, it opens the cache the latest calls used (store.open_ahead;
 finds its SQLite connections open (~1.5 ms less per call) and no call's close is the last one
 (which would checkpoint and delete the -wal and -shm that the next call re-creates).
 
-The child refuses a call (nothing run, the client falls back) when its ``/`` or the cwd is not
-the same file as the client's (another mount namespace, a chroot).  The server stops when idle
-for ``AUTOPASS_SERVER_IDLE`` seconds (default 600, sccache's default idle timeout), on SIGTERM
-(``autopass-cc server stop``), and within a second after a call when any of its Python source
-files has changed on disk (an upgrade or an edit: a later call starts a fresh server).  Known
-difference from a fresh process: a compile's CPU affinity and cgroup are the server's, not the
-client's (as with sccache; a pass-through's compiler, exec-ed by the client, has the client's);
-the nice value and resource limits are the client's where this process may take them (:func:`_as_client`:
-not a lower nice value or a higher hard limit than the server's, without privilege).
+The child refuses a call (nothing run, the client falls back) when its ``/`` or the cwd is not the
+same file as the client's (another mount namespace, a chroot).  The server stops when idle for
+``AUTOPASS_SERVER_IDLE`` seconds (default 600, sccache's default idle timeout), on SIGTERM
+(``autopass-cc server stop``), and within a second after a call when any of its Python source files
+has changed on disk (an upgrade or an edit: a later call starts a fresh server).  Known difference
+from a fresh process: a compile's CPU affinity and cgroup are the server's, not the client's (as
+with sccache; a pass-through's compiler, exec-ed by the client, has the client's); the nice value
+and resource limits are the client's where this process may take them (:func:`_as_client`: not a
+lower nice value or a higher hard limit than the server's, without privilege).
 ``AUTOPASS_SERVER=0`` turns the server off.
 """
 
