@@ -179,6 +179,52 @@ def test_pass_through_compiler_is_the_process_the_build_started(work, env, srv, 
     assert served(env, work) == 2
 
 
+@pytest.mark.parametrize("magic", [b"APC1", b"APC2"])
+def test_protocol_versions(work, env, srv, magic):
+    """The request as client.c sends it, by hand: a protocol-1 client (an older install's) gets
+    its pass-through run by the worker and a status (S); a protocol-2 client gets the command
+    back (X) to exec itself."""
+    import array
+    import socket
+    start(env, work, srv)
+    sock = server.running(str(srv))[0]["socket"]
+    env = dict(env, MARK="x")
+    argv = [AP_CC, "clang-19", "-E", "-x", "c", os.devnull]
+    root, cwd = os.stat("/"), os.stat(work)
+    fields = [str(work), "18", str(root.st_dev), str(root.st_ino), str(cwd.st_dev), str(cwd.st_ino),
+              str(len(argv))] + argv + [f"{k}={v}" for k, v in env.items()]
+    payload = b"".join(os.fsencode(f) + b"\0" for f in fields)
+    out_r, out_w = os.pipe()
+    with open(os.devnull, "rb") as null, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+        c.connect(sock)
+        fds = array.array("i", [null.fileno(), out_w, out_w])
+        c.sendmsg([magic + len(payload).to_bytes(4, "little"), payload],
+                  [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
+        os.close(out_w)
+        reply = b""
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            reply += b
+    with os.fdopen(out_r, "rb") as f:
+        printed = f.read()
+    head, _, rest = reply.partition(b"\n")
+    assert head.startswith(b"P")
+    if magic == b"APC1":
+        assert rest == b"S0\n"
+        assert b"# 1 \"/dev/null\"" in printed   # clang-19 ran in the worker, on our stdout
+    else:
+        length, _, body = rest.partition(b"\n")
+        assert length.startswith(b"X") and int(length[1:]) == len(body)
+        items = body.split(b"\0")[:-1]
+        n = int(items[0])
+        assert os.path.realpath(os.fsdecode(items[1])) == os.path.realpath(CLANG)
+        assert items[2:1 + n] == [b"-E", b"-x", b"c", os.devnull.encode()]
+        assert b"MARK=x" in items[1 + n:] and b"AUTOPASS_CC_DEPTH=1" in items[1 + n:]
+        assert printed == b""                        # nothing ran: the client execs it
+
+
 def test_ctrl_c_reaches_the_compiler(work, env, srv, tmp_path):
     fake = tmp_path / "clang"
     pidfile = tmp_path / "compiler.pid"
