@@ -26,10 +26,13 @@ def summary_text(report: dict) -> str:
     for t in report.get("trials", []):
         counts[t["verdict"]] = counts.get(t["verdict"], 0) + 1
     lines.append("trials: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) if counts else "trials: none")
+    conf = report.get("confirmation") or {}
+    rejected = bool(conf) and not report.get("winner")
     for t in report.get("trials", []):
         if t["accepted"]:
-            lines.append(f"  accepted trial {t['trial']}: {', '.join(t['edits'])} -> {t['ratio']:.3f}x "
-                         f"(CI {t['ci'][0]:.3f}-{t['ci'][1]:.3f}) [{t['agent']}]")
+            lines.append(f"  {'kept during the search' if rejected else 'accepted'}: trial {t['trial']}: "
+                         f"{', '.join(t['edits'])} -> {t['ratio']:.3f}x (CI {t['ci'][0]:.3f}-{t['ci'][1]:.3f}) "
+                         f"[{t['agent']}]")
     if report.get("winner"):
         ci = report.get("speedup_ci") or [float("nan")] * 2
         lines.append(f"speedup over the user's flags: {report['speedup']:.3f}x (CI {ci[0]:.3f}-{ci[1]:.3f}, "
@@ -49,8 +52,9 @@ def summary_text(report: dict) -> str:
 
 def plot(report: dict, path: str) -> str | None:
     """Speedup of each trial over the incumbent of its time, and the running product of accepted
-    speedups (an estimate of the speedup over the baseline), against the trial number.  Returns the
-    path, or None when matplotlib is missing."""
+    speedups (an estimate of the speedup over the baseline), against the trial number; then the
+    confirmation's ratio (fresh rounds against the baseline), labelled "not confirmed" when it did
+    not hold.  Returns the path, or None when matplotlib is missing."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -73,12 +77,17 @@ def plot(report: dict, path: str) -> str | None:
         ax.scatter(xs, ys, c=colors, s=18, label="trial vs incumbent")
     if best:
         ax.step([b[0] for b in best], [b[1] for b in best], where="post", color="tab:blue", label="accepted (product)")
+    conf = report.get("confirmation") or {}
     if report.get("winner"):
         ax.axhline(report["speedup"], color="tab:red", ls="--", lw=1, label=f"confirmed {report['speedup']:.3f}x")
+    elif conf.get("ratio") is not None:
+        # The search kept it, fresh rounds did not: nothing was stored (session.py, step 5).
+        ax.axhline(conf["ratio"], color="tab:red", ls=":", lw=1,
+                   label=f"not confirmed: {conf['ratio']:.3f}x, nothing stored")
     ax.set_xlabel("trial")
     ax.set_ylabel("speedup (ratio of medians)")
     ax.set_title(f"autopass-cc session {report['session']}")
-    if xs or best or report.get("winner"):
+    if xs or best or report.get("winner") or conf:
         ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)

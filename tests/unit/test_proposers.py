@@ -1,5 +1,7 @@
 """The offline and random proposers always propose legal, new configurations."""
 
+import pytest
+
 from autopass_cc.pipeline import Pipeline, Policy, validate
 from autopass_cc.tuning.proposers.base import Proposal, SearchState, TrialResult, TUInfo, config_digest
 from autopass_cc.tuning.proposers.offline import OfflineProposer, neighbour_values
@@ -104,6 +106,38 @@ def test_report_accepts_edit_objects_from_any_proposer():
     assert d["edits"] == ["unroll-threshold=600"]
     text = summary_text({"session": "t", "budget": 1, "metric": "cpu", "run": "x", "trials": [d], "notes": []})
     assert "unroll-threshold=600 -> 1.050x" in text
+
+
+def test_report_of_a_winner_that_failed_confirmation(tmp_path):
+    """A trial kept during the search whose confirmation did not hold: the summary does not call it
+    accepted, and the plot labels the confirmation's ratio "not confirmed" (seen on snappy and
+    libjpeg-turbo: the plot showed 1.027x to the end while nothing was stored)."""
+    pytest.importorskip("matplotlib")
+    from autopass_cc.tuning.proposers.base import Edit, Proposal
+    from autopass_cc.tuning.report import plot, summary_text
+    from autopass_cc.tuning.session import Session
+    r = TrialResult(4, Proposal({}, "x", "rule:slp", [Edit("knob", "slp-threshold", -1)]), "faster",
+                    ratio=1.027, ci=(1.004, 1.061), accepted=True)
+    s = Session.__new__(Session)
+    s.program = type("P", (), {"tus": []})()
+    base = {"session": "t", "budget": 8, "metric": "cpu", "run": "x", "trials": [s._trial_dict(r)], "notes": []}
+    rejected = dict(base, winner={}, confirmation={"ratio": 1.004, "ci_low": 0.983, "ci_high": 1.016})
+    text = summary_text(rejected)
+    assert "kept during the search: trial 4: slp-threshold=-1 -> 1.027x" in text and "accepted" not in text
+    assert "accepted: trial 4" in summary_text(dict(base, winner={"a": {}}, speedup=1.02, speedup_ci=[1.01, 1.03],
+                                                     confirmation={"ratio": 1.02}))
+    labels = []
+    import matplotlib.axes
+    real = matplotlib.axes.Axes.legend
+    def spy(ax, *a, **k):
+        labels.extend(h.get_label() for h in ax.get_legend_handles_labels()[0])
+        return real(ax, *a, **k)
+    matplotlib.axes.Axes.legend = spy
+    try:
+        assert plot(rejected, str(tmp_path / "p.png"))
+    finally:
+        matplotlib.axes.Axes.legend = real
+    assert "not confirmed: 1.004x, nothing stored" in labels
 
 
 def test_pass_pipeline_edits_reach_a_second_tu_holding_a_quarter_of_the_run():
