@@ -47,8 +47,8 @@ USER_PROFILE_OPTIONS = ("-fprofile-instr-use", "-fprofile-use", "-fprofile-sampl
 
 class Recorded:
     """A recorded profile: ``digest`` (SHA-256 hex of the merged .profdata, its name in the cache),
-    ``size`` (bytes), ``raw_files`` (raw profiles merged: one per process that ran instrumented
-    code), ``seconds`` (wall time of the instrumented run)."""
+    ``size`` (bytes), ``raw_files`` (processes whose raw profiles were merged: each that ran
+    instrumented code wrote one file per instrumented image), ``seconds`` (wall time of the instrumented run)."""
 
     def __init__(self, digest: str, size: int, raw_files: int, seconds: float):
         self.digest, self.size, self.raw_files, self.seconds = digest, size, raw_files, seconds
@@ -129,4 +129,7 @@ def record(program, tu_ids: list[str], run, check, workdir: str) -> Recorded:
             os.unlink(p)
         except OSError:
             pass
-    return Recorded(digest, len(data), len(raws), seconds)
+    # Files are named <pid>-<module signature>: a process that ran a program and its shared
+    # library wrote two.
+    processes = len({os.path.basename(r).split("-", 1)[0] for r in raws})
+    return Recorded(digest, len(data), processes, seconds)
