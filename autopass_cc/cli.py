@@ -81,9 +81,18 @@ def init(run_cmd, target, budget, on_miss, check_cmd, force):
         click.echo(f"next: build with CMake through autopass-cc (configured with -DCMAKE_TOOLCHAIN_FILE=.../shims/"
                    f"autopass.cmake or the compiler and linker launchers), e.g. cmake --build {tree} --clean-first; "
                    "then autopass-cc tune")
+    elif os.path.isfile("CMakeLists.txt"):
+        toolchain = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shims", "autopass.cmake")
+        click.echo(f"next: configure a fresh build tree through autopass-cc (cmake -S . -B build "
+                   f"-DCMAKE_TOOLCHAIN_FILE={toolchain}, or -DCMAKE_C_COMPILER_LAUNCHER=autopass-cc "
+                   "-DCMAKE_CXX_COMPILER_LAUNCHER=autopass-c++ and the same _LINKER_LAUNCHER ones), build it, "
+                   "then autopass-cc tune")
+    elif os.path.isfile("configure"):
+        click.echo("next: ./configure CC=autopass-cc CXX=autopass-c++, then make clean && make, then autopass-cc tune")
     else:
-        click.echo("next: build with CC=autopass-cc (e.g. make clean && make CC=autopass-cc: on make's command "
-                   "line it overrides a CC set in the Makefile), then autopass-cc tune")
+        click.echo("next: build with CC=autopass-cc (C++: CXX=autopass-c++), e.g. make clean && make CC=autopass-cc "
+                   "CXX=autopass-c++ (on make's command line they override a CC set in the Makefile), then "
+                   "autopass-cc tune")
 
 
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")

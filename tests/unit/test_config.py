@@ -84,6 +84,15 @@ def test_init_names_the_cmake_rebuild_in_a_cmake_tree(tmp_path, monkeypatch):
     r = CliRunner().invoke(cli, ["init", "--force", "--run", "./build/bin/prog 3"])
     assert "make clean && make CC=autopass-cc" in r.output   # (overrides a CC the Makefile sets)
     assert "build/bin/prog does not exist yet (guessed from --run)" in r.output
+    # A CMake project not configured yet (snappy, C++): the toolchain file and the C++ launcher.
+    (tmp_path / "CMakeLists.txt").write_text("project(p CXX)\n")
+    r = CliRunner().invoke(cli, ["init", "--force", "--run", "./build/bin/prog 3"])
+    assert "-DCMAKE_TOOLCHAIN_FILE=" in r.output and "autopass.cmake" in r.output
+    assert "-DCMAKE_CXX_COMPILER_LAUNCHER=autopass-c++" in r.output and "make clean" not in r.output
+    (tmp_path / "CMakeLists.txt").unlink()
+    (tmp_path / "configure").write_text("#!/bin/sh\n")
+    r = CliRunner().invoke(cli, ["init", "--force", "--run", "./build/bin/prog 3"])
+    assert "./configure CC=autopass-cc CXX=autopass-c++" in r.output
 
 
 @pytest.mark.parametrize("run_cmd, want", [
