@@ -286,13 +286,26 @@ def _is_baseline(entry: dict) -> bool:
         return True
 
 
+def _target_objects(project: str, settings: dict) -> set:
+    """Objects (absolute paths) the configured target links, directly, from its static archives
+    or from the build tree's shared libraries it links (tuning/program.py); empty when the build
+    log cannot say."""
+    from .tuning.program import Program
+    target = os.path.abspath(os.path.join(project, settings["target"]))
+    try:
+        prog = Program(project, target, os.path.join(project, ".autopass", "unused-scratch"), find_moved=False)
+    except Exception:
+        return set()
+    return {t.output for t in prog.tus}
+
+
 @cli.command()
 @click.argument("source")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--evidence/--no-evidence", default=True, help="Show the TU's optimization evidence summary.")
 @click.option("--output", "output", metavar="OBJ",
               help="Of several compiles of SOURCE (libtool's x.o and .libs/x.o), the one writing OBJ "
-                   "(default: the latest one with a tuned entry, else the latest).")
+                   "(default: one the target links, then the latest one with a tuned entry, else the latest).")
 def explain(source, as_json, evidence, output):
     """Which pipeline SOURCE gets, why, and with what evidence."""
     from . import buildlog, cachekey
@@ -316,9 +329,14 @@ def explain(source, as_json, evidence, output):
             raise AutopassError(f"no compile of {source} writes {output}; its compiles write: "
                                 + ", ".join(os.path.relpath(r["output"]) for r in recs))
     else:
-        # Several compiles of one source (libtool's x.o and .libs/x.o): the latest one a session
-        # stored a pipeline for, else the latest.
+        # Several compiles of one source (libtool's x.o and .libs/x.o; CMake's shared and static
+        # libraries): one that goes into the configured target first (seen on libjpeg-turbo: the
+        # latest was libturbojpeg's, which the target does not link), then the latest one a
+        # session stored a pipeline for, else the latest.
         recs_to_try = list(reversed(recs))
+        if len(recs) > 1 and settings.get("target"):
+            linked = _target_objects(project, settings)
+            recs_to_try.sort(key=lambda r: r["output"] not in linked)
 
     def look(rec: dict):
         inv = classify_record(rec)
@@ -373,7 +391,7 @@ def explain(source, as_json, evidence, output):
         return
     click.echo(f"TU            {out['source']} -> {os.path.relpath(rec['output'])}")
     if others:
-        click.echo(f"  also compiled to {', '.join(others)} (with other flags: explain --output OBJ)")
+        click.echo(f"  also compiled to {', '.join(others)} (explain --output OBJ shows that compile)")
     click.echo(f"cache key     {key.digest}  (TU id {key.tu_id})")
     m = key.material
     click.echo(f"  compiler    {m['compiler']['version']} sha256 {m['compiler']['sha256'][:16]}… target {m['compiler']['target']}")

@@ -234,6 +234,22 @@ def test_libtool_shared_library_project(wrapper, env, program):
     assert s["hits"] >= len(report["stored"]) > 0 and s["internal_errors"] == 0
 
 
+def test_explain_prefers_the_compile_the_target_links(wrapper, env, tmp_path):
+    """A source compiled twice (CMake's shared and static libraries, libjpeg-turbo's libturbojpeg):
+    explain shows the object the configured target links, even when another compile came later,
+    and names the other one."""
+    d = tmp_path / "p"
+    (d / "other").mkdir(parents=True)
+    (d / "a.c").write_text("int a(int x) { return x * 3; }\n")
+    (d / "main.c").write_text("int a(int);\nint main(void) { return a(2) - 6; }\n")
+    init(wrapper, d, env, "./prog", "prog")
+    for cmd in (["-O2", "-c", "a.c", "-o", "a.o"], ["-O2", "-c", "main.c", "-o", "main.o"],
+                ["a.o", "main.o", "-o", "prog"], ["-O1", "-c", "a.c", "-o", "other/a.o"]):
+        assert run([wrapper] + cmd, d, env).returncode == 0
+    ex = json.loads(run([wrapper, "explain", "a.c", "--json", "--no-evidence"], d, env).stdout)
+    assert ex["compile"]["output"] == str(d / "a.o") and ex["other_compiles"] == ["other/a.o"], ex
+
+
 def test_cxx_cmake_project_with_launcher(wrapper, env, program):
     """C++17 through CMake's launchers (CMAKE_CXX_COMPILER_LAUNCHER and, so that the session sees
     the link, CMAKE_CXX_LINKER_LAUNCHER = autopass-cc): templates and
