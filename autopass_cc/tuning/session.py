@@ -261,7 +261,9 @@ class Session:
         if earlier:
             tried |= earlier
             report["notes"].append(f"{len(earlier)} configuration(s) measured by earlier sessions on this same "
-                                   "build (not faster there) are not tried again")
+                                   "build (not faster there) are not tried again (a configuration is the "
+                                   "whole set of pipelines: an edit measured on top of another incumbent "
+                                   "may come back on top of this one)")
         history: list[TrialResult] = []
         bar = self._bar()
         lines = self.progress and not _is_terminal(sys.stderr)
