@@ -134,9 +134,10 @@ static int send_all(int fd, const char *p, size_t n) {
     return 0;
 }
 
-static volatile sig_atomic_t child_pgid;
+static volatile sig_atomic_t child_pgid, pending;
 
 static void forward(int sig) {
+    pending = sig; /* (a pass-through handed back before its compiler started: see main) */
     if (child_pgid > 0) kill(-child_pgid, sig);
 }
 
@@ -286,6 +287,8 @@ int main(int argc, char **argv) {
     if (kind == 'X') {
         /* The signals as this process got them (an ignored SIGINT stays ignored in the compiler). */
         for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) sigaction(sigs[i], &before[i], NULL);
+        /* A signal that came while the worker decided: no compiler has seen it yet. */
+        if (pending) raise(pending);
         int rc = exec_handed(fd, value);
         if (rc > 0) return rc;
         run_standalone(argc, argv); /* a malformed reply: nothing ran yet */
