@@ -226,6 +226,7 @@ def _group_counters(counters: dict) -> dict:
             "passthrough": sum(passthrough.values()), "passthrough_by_reason": passthrough,
             "internal_errors": sum(errors.values()), "errors_by_kind": errors, "links": counters.get("links", 0),
             "one_step_links": counters.get("one_step_links", 0),
+            "multi_source_splits": counters.get("multi_source_splits", 0),
             "served_by_server": counters.get("served", 0)}
 
 
@@ -268,7 +269,8 @@ def stats(as_json, zero):
             ("  not cacheable", data["object_uncacheable"]), ("objects cached", data["objects_cached"]),
             ("pass-throughs", data["passthrough"])]
     rows += [(f"  {k}", v) for k, v in sorted(data["passthrough_by_reason"].items(), key=lambda kv: -kv[1])]
-    rows += [("links recorded", data["links"]), ("  one-step builds split", data["one_step_links"]),
+    rows += [("multi-source compiles split", data["multi_source_splits"]),
+             ("links recorded", data["links"]), ("  one-step builds split", data["one_step_links"]),
              ("calls served by the compile server", data["served_by_server"]),
              ("internal errors", data["internal_errors"])]
     rows += [(f"  {k}", v) for k, v in sorted(data["errors_by_kind"].items())]

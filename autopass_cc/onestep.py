@@ -1,4 +1,6 @@
 """One-step builds (``cc CFLAGS -o prog a.c b.c -lm``): compile each source on its own, then link.
+Also multi-source compiles (``cc CFLAGS -c a.c b.c``, lz4's lib/Makefile): each source compiled on
+its own (:func:`split_compile`).
 
 clang compiles every source of such a command to a temporary object and links them; nothing of it
 is a TU compile autopass-cc could cache or tune, and the build log gets no link it could relink.
@@ -100,3 +102,43 @@ def split(args: list[str], cwd: str, project: str) -> Plan | None:
         compiles.append(common + ["-c", src, "-o", obj])
         link[idx] = obj
     return Plan(compiles, link)
+
+
+#: Dependency options a multi-source compile may carry (each source gets its own <stem>.d, as
+#: clang writes them); -MF, -MT, -MQ name one file and are refused.
+DEP_EXACT = {"-MD", "-MMD", "-MP"}
+
+
+def split_compile(args: list[str], cwd: str) -> list[list[str]] | None:
+    """``cc OPTIONS -c a.c b.c ...`` as one ``OPTIONS -c <source>`` argument list per source, in
+    order, or None when it must run unchanged.  clang writes ``<stem>.o`` (and ``<stem>.d`` under
+    -MD) in the working directory for each source, compiles all of them even when one fails, and
+    exits 1 if any did; running the lists one after another through autopass-cc does the same, and
+    each compile is then a TU the cache, the build log and a session see (lz4's hot library was
+    invisible before).  Only the options known to :func:`split` (compile options), ``-c`` and
+    -MD/-MMD/-MP are allowed; no ``-o`` (clang refuses it with several outputs)."""
+    sources, compile_only = [], False
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "-c":
+            compile_only = True
+        elif a in DEP_EXACT:
+            pass
+        elif a in REFUSE_EXACT or a.startswith(REFUSE_PREFIXES) or a.startswith("-o"):
+            return None
+        elif not a.startswith("-"):
+            if not a.endswith(SOURCE_EXTS):
+                return None
+            sources.append(i)
+        elif a.startswith(BOTH_PREFIXES) and not a.startswith("-Wl,"):
+            if a in BOTH_SEPARATE:
+                if i + 1 >= len(args):
+                    return None
+                i += 1
+        else:
+            return None
+        i += 1
+    if not compile_only or len(sources) < 2 or _probe(args, sources, cwd):
+        return None
+    return [[a for j, a in enumerate(args) if j == idx or j not in sources] for idx in sources]

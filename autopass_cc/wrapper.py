@@ -246,6 +246,17 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
         return _exec_real(compiler, args)
 
     if isinstance(inv, Skip):
+        if inv.reason == "multiple source files" and os.environ.get("AUTOPASS_SPLIT", "1") != "0":
+            try:
+                from .onestep import Plan, split_compile
+                each = split_compile(args, cwd)
+                if each is not None:
+                    counters.incr("multi_source_splits")
+                    counters.flush()
+                    return _compile_each(compiler, Plan(each, None), cwd, cplusplus)
+            except Exception as e:  # a bug here must not break the build: the command as given
+                warn(f"internal error splitting a multi-source compile ({type(e).__name__}: {e}); running it as given")
+                counters.incr("error:internal")
         if inv.is_link and project and settings and os.environ.get("AUTOPASS_SPLIT", "1") != "0":
             try:
                 from .onestep import split

@@ -142,6 +142,23 @@ def test_error_diagnostics_identical(work, env):
     assert got.returncode != 0
 
 
+def test_multi_source_compile_is_split_into_recorded_tus(work, env):
+    """`cc -c a.c b.c` (lz4's lib/Makefile): clang's objects, depfiles, diagnostics, order and exit
+    code, each source compiled on its own through autopass-cc, so that both are TUs in the build log
+    (a session sees them); a failing source does not stop the others."""
+    (work / "y.c").write_text('#include "x.h"\nint twice(int v) { return 2 * v + K; }\n')
+    got = compare(work, env, ["-O2", "-MD", "-c", "x.c", "y.c"], ["x.o", "y.o", "x.d", "y.d"])
+    assert got.returncode == 0
+    assert sorted(os.path.basename(r["output"]) for r in compile_records(work)) == ["x.o", "y.o"]
+    got = compare(work, env, ["-O2", "-Wall", "-c", "warn.c", "err.c", "y.c"], ["warn.o", "err.o", "y.o"])
+    assert got.returncode == 1 and got.stderr.index(b"warn.c") < got.stderr.index(b"err.c")
+    assert (work / "y.o").exists()
+    # what cannot be split runs as given: -o with several outputs is clang's own error
+    compare(work, env, ["-O2", "-c", "x.c", "y.c", "-o", "both.o"], ["both.o"])
+    stats = json.loads(run([AP_CC, "stats", "--json"], work, env).stdout)
+    assert stats["multi_source_splits"] == 2 and stats["passthrough_by_reason"].get("multiple source files") == 1
+
+
 def test_response_file(work, env):
     (work / "args.rsp").write_text('-O2 -DGREETING="\\"hi there\\"" -DOTHER="\\"x\\"" -DVALUE=7\n-c q.c -o q.o\n')
     compare(work, env, ["@args.rsp"], ["q.o"])
