@@ -88,6 +88,10 @@ EVIDENCE_LIMIT_S = 600.0
 #: match, no runs), so the cap only guards against a proposer that never changes the code.
 FREE_TRIALS_PER_BUDGET = 4
 FREE_TRIALS_MIN = 40
+#: Below this share of the run's instructions in the TUs the build compiled through autopass-cc
+#: (0..1, from the profile), the search is skipped: at 1% a TU made twice as fast changes the run
+#: by 0.5%, under what a trial can tell from this machine's noise (~1-2%, tuning/measure.py).
+MIN_TARGET_SHARE = 0.01
 
 
 class SessionLocked(SessionError):
@@ -161,6 +165,7 @@ class Session:
         self.note = note or (lambda msg: print(f"autopass-cc: {msg}", file=sys.stderr, flush=True))
         self.store_results = store_results
         self._early_profile: str | None = None  # an instrumentation profile recorded to find the hot TUs
+        self._target_share: float | None = None  # share of the run in the build's TUs (0..1), when profiled
         self._inc_evidence: dict = {}  # (TU id, incumbent pipeline digest) -> evidence, or the error collecting it
         self._obj_digests: dict[str, str] = {}   # scratch object path -> SHA-256
         self._touched: set[str] = set()          # TU ids some built trial changed
@@ -248,7 +253,18 @@ class Session:
         tus = self.tus = self._hot_tus(base_bin, report)
         report["tus"] = [{"tu": t.tu_id, "source": t.source, "weight": t.weight, "hot_functions": t.hot_functions[:5]}
                          for t in tus]
-        profile = self._early_profile or (self._record_profile(tus, report) if self.settings["pgo"] else None)
+        search = True
+        if self._target_share is not None and self._target_share < MIN_TARGET_SHARE:
+            # Seen on lz4 before multi-source compiles were split: its library passed through, the
+            # only TU left held 0.0015% of the run, and 8 trials (12 minutes) measured noise.
+            search = False
+            msg = (f"the run spends {self._target_share:.2%} of its instructions in the TUs this build compiled "
+                   "through autopass-cc: no trial could measure a difference, so the search is skipped (is the hot "
+                   "code built another way, or in a library from outside the build?)")
+            report["notes"].append(msg)
+            self._phase(msg)
+        profile = None if not search else (
+            self._early_profile or (self._record_profile(tus, report) if self.settings["pgo"] else None))
         proposer = make_proposer(self.proposer_name, self.settings, self.seed,
                                  transcript=os.path.join(self.dir, "transcript.jsonl"), note=self.note)
         report["proposer"] = proposer.name
@@ -275,7 +291,7 @@ class Session:
             # it does not consume the budget, and has a cap of its own (max_free), so free trials
             # can neither starve the budget nor run forever.  Every pass of the loop either ends
             # it, counts a repeat (dup_streak), or adds to ``spent`` or ``free``.
-            while spent < self.budget and free < max_free:
+            while search and spent < self.budget and free < max_free:
                 state = SearchState(tus=tus, incumbent=dict(incumbent), history=list(history), policy=self.policy,
                                     trials_left=self.budget - spent, tried=set(tried), profile=profile)
                 try:
@@ -394,6 +410,7 @@ class Session:
                     report["notes"].append(f"profiling failed ({type(e).__name__}: {e}); tuning every TU")
         ordered = sorted(infos.values(), key=lambda i: -(i.weight or 0.0))
         share = sum(i.weight or 0.0 for i in ordered)
+        self._target_share = share if profiled else None
         if profiled and share < 0.05:
             report["notes"].append(f"the run spends {share:.1%} of its instructions in the target's TUs "
                                    "(the rest in system libraries or code not built through autopass-cc): "

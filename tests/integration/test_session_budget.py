@@ -257,3 +257,27 @@ def test_tuning_at_the_link_says_when_a_tuned_library_needs_a_rebuild(tmp_path, 
     onlink.tune_at_link(d, config.load(d, {"budget": 1}), notes.append)
     assert any(n.startswith("session done: speedup") for n in notes), notes
     assert any("tuned TUs of libwork.so take effect when that library is rebuilt" in n for n in notes), notes
+
+
+def test_no_search_when_the_build_compiled_almost_none_of_the_run(tmp_path, wrapper, env, monkeypatch):
+    """The run's work is in an object the build did not compile through autopass-cc (here plain
+    clang-19; on lz4, a multi-source compile passed through before it was split): the session says
+    so and spends no trial, rather than timing noise for the whole budget."""
+    d = write_project(str(tmp_path / "p"), SRC)
+    run(["clang-19", "-O3", "-c", "work.c"], d, env)              # not through autopass-cc
+    run([wrapper, "-O3", "-c", "main.c"], d, env)
+    run([wrapper, "main.o", "work.o", "-o", "prog"], d, env)
+    _project_env(env, monkeypatch)
+    monkeypatch.setenv("AUTOPASS_PROFILE", "callgrind")            # (the tests' default is "none")
+    asked = []
+
+    class Never(Proposer):
+        name = "never"
+
+        def ask(self, state):
+            asked.append(state)
+            return None
+    s, report = _session(d, monkeypatch, Never(), budget=3)
+    assert report["profiled"] is True and not asked and report["trials"] == []
+    assert any("no trial could measure a difference, so the search is skipped" in n for n in report["notes"]), report["notes"]
+    assert "pgo" not in report and s.program._links == 1          # the baseline only: nothing instrumented
