@@ -7,7 +7,11 @@ build: the latest record for an output path wins.
 
 Compile record: ``{"kind": "compile", "cwd", "compiler", "args", "source", "output", "lang",
 "key", "tu_id", "time"}`` (``source``/``output`` absolute).  Link record: ``{"kind": "link", "cwd",
-"compiler", "args", "output", "inputs", "time"}`` (``output``/``inputs`` absolute).
+"compiler", "args", "output", "inputs", "time"}`` (``output``/``inputs`` absolute).  Unrecorded
+record: ``{"kind": "unrecorded", "outputs", "time"}``: objects a compile autopass-cc passed through
+wrote (a response file, ``-x``, ...); an older compile record of those paths no longer describes
+them (seen on lz4: a session rebuilt an object from a record of an earlier build with other
+flags, overriding the user's ``-O2``).
 """
 
 from __future__ import annotations
@@ -58,8 +62,16 @@ def read(project: str) -> list[dict]:
 
 
 def latest(records: list[dict]) -> tuple[dict, dict]:
-    """``(compiles, links)``: the newest record per output path, each a dict path -> record."""
+    """``(compiles, links)``: the newest record per output path, each a dict path -> record; a
+    compile record followed by an unrecorded record of its output is dropped."""
     compiles, links = {}, {}
     for r in records:
-        (compiles if r.get("kind") == "compile" else links)[r.get("output")] = r
+        kind = r.get("kind")
+        if kind == "compile":
+            compiles[r.get("output")] = r
+        elif kind == "unrecorded":
+            for out in r.get("outputs") or ():
+                compiles.pop(out, None)
+        else:
+            links[r.get("output")] = r
     return compiles, links

@@ -272,6 +272,8 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
                 warn(f"internal error splitting a one-step build ({type(e).__name__}: {e}); running it as given")
                 counters.incr("error:internal")
         counters.incr("passthrough:" + inv.reason)
+        if project and not inv.is_link:
+            _record_unrecorded(project, args, cwd)
         if inv.is_link and project and settings:
             try:
                 _on_link(compiler, args, cwd, project, settings, counters)
@@ -684,6 +686,44 @@ def _record(project, compiler, inv, args, cwd, key_digest, tu_id, status, cplusp
             "key": key_digest, "tu_id": tu_id, "lookup": status, "cplusplus": bool(cplusplus)})
     except OSError:
         pass
+
+
+def _record_unrecorded(project: str, args: list[str], cwd: str) -> None:
+    """A compile (``-c``) passed through writes objects the build log does not describe: say so
+    (buildlog "unrecorded"), so that a session does not rebuild them from an older record.  The
+    outputs: ``-o``'s, else each input's ``<stem>.o`` in ``cwd`` (clang's names), response files
+    read as clang would.  Configure probes (conftest) are left out."""
+    from .invocation import SEPARATE_ARG, expand_response_files
+    args = expand_response_files(args, cwd) or args
+    if "-c" not in args:
+        return
+    outs, i = [], 0
+    while i < len(args):
+        a = args[i]
+        if a == "-o" and i + 1 < len(args):
+            outs = [args[i + 1]]
+            break
+        if a.startswith("-o") and len(a) > 2:
+            outs = [a[2:]]
+            break
+        i += 1
+    if not outs:
+        skip = False
+        for a in args:
+            if skip:
+                skip = False
+            elif a in SEPARATE_ARG:
+                skip = True
+            elif not a.startswith(("-", "@")) and "." in os.path.basename(a):
+                outs.append(os.path.splitext(os.path.basename(a))[0] + ".o")
+    outs = [os.path.abspath(os.path.join(cwd, o)) for o in outs
+            if o not in ("-", os.devnull) and not os.path.basename(o).startswith("conftest")]
+    if outs:
+        from . import buildlog
+        try:
+            buildlog.append(project, {"kind": "unrecorded", "outputs": outs})
+        except OSError:
+            pass
 
 
 def _compile_each(compiler: str, plan, cwd: str, cplusplus: bool) -> int:

@@ -166,6 +166,24 @@ def test_response_file(work, env):
     compare(work, env, ["@inc.rsp", "-c", "q.c", "-o", "q2.o"], ["q2.o"])
 
 
+def test_a_passed_through_compile_outdates_the_record_of_its_object(work, env):
+    """An object rewritten by a compile autopass-cc passed through (here with a response file) is
+    no longer described by its older compile record: the build log's latest view drops it, so a
+    session does not rebuild it from the old flags (seen on lz4)."""
+    from autopass_cc import buildlog
+    run([AP_CC, "-O3", "-c", "x.c", "-o", "x.o"], work, env).check_returncode()
+    run([AP_CC, "-O3", "-c", "x.c"], work, env).check_returncode()          # x.o again, default name
+    assert str(work / "x.o") in buildlog.latest(buildlog.read(str(work)))[0]
+    (work / "o2.rsp").write_text("-O2 -c x.c -o x.o\n")
+    run([AP_CC, "@o2.rsp"], work, env).check_returncode()
+    assert str(work / "x.o") not in buildlog.latest(buildlog.read(str(work)))[0]
+    run([AP_CC, "-O2", "-c", "x.c", "-o", "x.o"], work, env).check_returncode()   # recorded again
+    assert buildlog.latest(buildlog.read(str(work)))[0][str(work / "x.o")]["args"][0] == "-O2"
+    run([CLANG, "-O1", "-S", "x.c", "-o", "x.s"], work, env).check_returncode()
+    run([AP_CC, "-c", "x.s"], work, env).check_returncode()         # assembler source: passed through
+    assert str(work / "x.o") not in buildlog.latest(buildlog.read(str(work)))[0]
+
+
 def test_quoted_defines(work, env):
     args = ["-O2", '-DGREETING="hello world"', "-DOTHER=\"it's\"", "-DVALUE=(1 + 2)", "-c", "q.c", "-o", "q.o"]
     compare(work, env, args, ["q.o"])
