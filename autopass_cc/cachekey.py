@@ -45,6 +45,20 @@ FILE_VALUED_OPTIONS = ("-fprofile-use=", "-fprofile-instr-use=", "-fprofile-samp
 _OUTPUT_EMBEDDING = ("-gsplit-dwarf", "--coverage", "-ftest-coverage", "-fprofile-arcs")
 #: Options with which the object embeds the working directory even without ``-g``.
 _CWD_EMBEDDING = ("--coverage", "-ftest-coverage", "-fprofile-arcs", "-fcoverage-mapping")
+#: Options that only change diagnostics, never the code: left out of the tuned-pipeline key and the
+#: TU id (a build that adds -Wall keeps its tuning; seen on lz4, whose two builds differed only in
+#: warnings), kept in the object cache's direct key (the cached stderr depends on them).  -Wa,
+#: -Wl, and -Wp, pass options to other tools and are not warnings.
+_DIAGNOSTIC_ONLY_PREFIXES = ("-W", "-pedantic", "-fdiagnostics-", "-fcolor-diagnostics", "-fno-color-diagnostics",
+                             "-fmessage-length", "-ferror-limit", "-fcaret-diagnostics", "-fno-caret-diagnostics",
+                             "-fshow-column", "-fno-show-column", "-fshow-source-location",
+                             "-fno-show-source-location")
+_NOT_DIAGNOSTIC = ("-Wa,", "-Wl,", "-Wp,")
+
+
+def _diagnostic_only(arg: str) -> bool:
+    """True for an option that changes what clang reports but not what it generates."""
+    return arg == "-w" or (arg.startswith(_DIAGNOSTIC_ONLY_PREFIXES) and not arg.startswith(_NOT_DIAGNOSTIC))
 
 
 class CacheKey(namedtuple("CacheKey", "digest tu_id material")):
@@ -168,11 +182,12 @@ def input_files(inv: Invocation, cwd: str) -> dict:
 
 
 def codegen_material(inv: Invocation, identity: dict, cwd: str, native_cpu: str | None) -> dict:
-    """Everything in the key except the preprocessed text (shared by the key and the TU id).
+    """Everything in the key except the preprocessed text (shared by the key and the TU id);
+    diagnostic-only options (warnings) are left out.
 
     ``native_cpu`` is :func:`toolchain.host_cpu`'s string; it replaces ``native`` in
     ``-march=native``/``-mtune=native``/``-mcpu=native`` so that two hosts never share an entry."""
-    args = list(inv.codegen_args)
+    args = [a for a in inv.codegen_args if not _diagnostic_only(a)]
     if inv.uses_native:
         args = [a.replace("=native", f"=native[{native_cpu or 'unknown'}]") for a in args]
     embeds_output = any(a.startswith(_OUTPUT_EMBEDDING) for a in args)

@@ -400,7 +400,7 @@ def explain(source, as_json, evidence, output):
     click.echo(f"cache key     {key.digest}  (TU id {key.tu_id})")
     m = key.material
     click.echo(f"  compiler    {m['compiler']['version']} sha256 {m['compiler']['sha256'][:16]}… target {m['compiler']['target']}")
-    click.echo(f"  language    {m['lang']}; codegen args: {' '.join(m['codegen_args']) or '(none)'}")
+    click.echo(f"  language    {m['lang']}; code-generation args (warnings left out): {' '.join(m['codegen_args']) or '(none)'}")
     click.echo(f"  preprocessed sha256 {m['preprocessed_sha256'][:16]}…; cwd {m['cwd'] or '(not in key: no -g)'}; schema {m['schema']}")
     verdict = {"hit": "HIT: a tuned entry matches exactly", "stale": "STALE HIT: tuned for an earlier version of this TU",
                "miss": "MISS: no tuned entry (the user's flags are used)",

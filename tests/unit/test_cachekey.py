@@ -136,6 +136,17 @@ def test_depfile_options_out_of_key():
     assert a.digest == b.digest == key(BASE).digest
 
 
+def test_warning_options_out_of_key_and_tu_id():
+    """Warnings change what clang reports, not what it generates: a build that adds -Wall keeps its
+    tuning (lz4's two builds differed only in -W options).  -Wa, (assembler options) is code."""
+    a = key(["-O2", "-c", "x.c", "-o", "x.o"])
+    b = key(["-O2", "-Wall", "-Wextra", "-Wno-unused", "-Werror=format", "-pedantic", "-w",
+             "-fdiagnostics-color=always", "-c", "x.c", "-o", "x.o"])
+    assert (a.digest, a.tu_id) == (b.digest, b.tu_id)
+    c = key(["-O2", "-Wa,--noexecstack", "-c", "x.c", "-o", "x.o"])
+    assert c.digest != a.digest and c.tu_id != a.tu_id
+
+
 def test_preprocessor_options_out_of_key_when_text_equal():
     a = key(["-O2", "-Iinc", "-DX=1", "-c", "x.c"])
     b = key(["-O2", "-I", "./inc/", "-isystem", "/opt/include", "-D", "X=1", "-DUNUSED", "-include", "cfg.h",
