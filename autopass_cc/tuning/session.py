@@ -332,7 +332,9 @@ class Session:
                     edits = ", ".join(map(str, proposal.edits)) or proposal.agent
                     where = sorted(self.program.tu(t).rel for t in proposal.changes)
                     where = (", ".join(where[:3]) + (f" +{len(where) - 3}" if len(where) > 3 else "")) if where else ""
-                    self.note(f"trial {trial} ({spent}/{self.budget} of the budget): {where + ': ' if where else ''}{edits[:100]} -> {result.verdict}"
+                    self.note(f"trial {trial} ({spent}/{self.budget} of the budget"
+                              + (f"; {free} same-binary so far, not timed" if free else "")
+                              + f"): {where + ': ' if where else ''}{edits[:100]} -> {result.verdict}"
                               + (f" {result.ratio:.3f}x" if result.ratio else "") + f" ({result.seconds:.0f} s)")
         finally:
             if bar is not None:
