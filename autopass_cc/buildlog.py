@@ -9,7 +9,7 @@ Compile record: ``{"kind": "compile", "cwd", "compiler", "args", "source", "outp
 "key", "tu_id", "time"}`` (``source``/``output`` absolute).  Link record: ``{"kind": "link", "cwd",
 "compiler", "args", "output", "inputs", "time"}`` (``output``/``inputs`` absolute).  Unrecorded
 record: ``{"kind": "unrecorded", "outputs", "time"}``: objects a compile autopass-cc passed through
-wrote (a response file, ``-x``, ...); an older compile record of those paths no longer describes
+wrote (a response file, an assembler source, ...); an older compile record of those paths no longer describes
 them (seen on lz4: a session rebuilt an object from a record of an earlier build with other
 flags, overriding the user's ``-O2``).
 """

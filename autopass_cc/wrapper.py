@@ -697,16 +697,11 @@ def _record_unrecorded(project: str, args: list[str], cwd: str) -> None:
     args = expand_response_files(args, cwd) or args
     if "-c" not in args:
         return
-    outs, i = [], 0
-    while i < len(args):
-        a = args[i]
-        if a == "-o" and i + 1 < len(args):
-            outs = [args[i + 1]]
+    outs = []
+    for i, a in enumerate(args):
+        if a.startswith("-o"):
+            outs = [a[2:] or (args[i + 1] if i + 1 < len(args) else "-")]
             break
-        if a.startswith("-o") and len(a) > 2:
-            outs = [a[2:]]
-            break
-        i += 1
     if not outs:
         skip = False
         for a in args:
