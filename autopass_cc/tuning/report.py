@@ -15,9 +15,13 @@ def summary_text(report: dict) -> str:
     base = report.get("baseline", {}).get("seconds")
     if base is not None:
         lines.append(f"baseline: {base:.3f} s ({report['metric']} time) of `{report['run']}`")
-    hot = [f"{os.path.basename(t['source'])} {t['weight']:.0%}" for t in report.get("tus", []) if t.get("weight")]
+    project = report.get("project")
+
+    def rel(path: str) -> str:  # as the progress lines name them (lib/lz4hc.c, not lz4hc.c)
+        return os.path.relpath(path, project) if project and os.path.isabs(path) else path
+    hot = [f"{rel(t['source'])} {t['weight']:.0%}" for t in report.get("tus", []) if t.get("weight")]
     lines.append("hot TUs: " + (", ".join(hot) if hot else "no profile; tuned " + ", ".join(
-        os.path.basename(t["source"]) for t in report.get("tus", []))))
+        rel(t["source"]) for t in report.get("tus", []))))
     if report.get("pgo"):
         g = report["pgo"]
         lines.append(f"instrumentation profile: {g['bytes']} bytes from {g['raw_files']} process(es), "
