@@ -263,7 +263,7 @@ def stats(as_json, zero):
             ("tuned-pipeline cache hits", f"{data['hits']}" + (f" ({data['stale_hits']} stale)" if data["stale_hits"] else "")),
             # (a miss is a TU no session has examined -- e.g. one the target does not link, as
             # libjpeg-turbo's 431 of 558 -- compiled with the user's flags)
-            ("tuned-pipeline cache misses", f"{data['misses']} (TUs no session has examined: your flags)"
+            ("tuned-pipeline cache misses", f"{data['misses']} (compiles of TUs no session had examined: your flags)"
              if data["misses"] else 0),
             ("object cache hits", data["object_hits"]), ("object cache misses", data["object_misses"]),
             ("  not cacheable", data["object_uncacheable"]), ("objects cached", data["objects_cached"]),
