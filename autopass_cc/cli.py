@@ -260,9 +260,10 @@ def stats(as_json, zero):
         click.echo(json.dumps(data, indent=1, sort_keys=True))
         return
     rows = [("cache directory", data["cache_dir"]),
-            ("tuned-pipeline cache hits", f"{data['hits']}" + (f" ({data['stale_hits']} stale)" if data["stale_hits"] else "")),
-            # (a miss is a TU no session has examined -- e.g. one the target does not link, as
-            # libjpeg-turbo's 431 of 558 -- compiled with the user's flags)
+            ("tuned-pipeline cache hits",
+             f"{data['hits']}" + (f" ({data['stale_hits']} stale)" if data["stale_hits"] else "")),
+            # (a miss compiles a TU no session had examined then -- e.g. one the target does not
+            # link, as libjpeg-turbo's 431 of 558 -- with the user's flags)
             ("tuned-pipeline cache misses", f"{data['misses']} (compiles of TUs no session had examined: your flags)"
              if data["misses"] else 0),
             ("object cache hits", data["object_hits"]), ("object cache misses", data["object_misses"]),
@@ -400,7 +401,8 @@ def explain(source, as_json, evidence, output):
     click.echo(f"cache key     {key.digest}  (TU id {key.tu_id})")
     m = key.material
     click.echo(f"  compiler    {m['compiler']['version']} sha256 {m['compiler']['sha256'][:16]}… target {m['compiler']['target']}")
-    click.echo(f"  language    {m['lang']}; code-generation args (warnings left out): {' '.join(m['codegen_args']) or '(none)'}")
+    click.echo(f"  language    {m['lang']}; code-generation args (warnings left out): "
+               f"{' '.join(m['codegen_args']) or '(none)'}")
     click.echo(f"  preprocessed sha256 {m['preprocessed_sha256'][:16]}…; cwd {m['cwd'] or '(not in key: no -g)'}; schema {m['schema']}")
     verdict = {"hit": "HIT: a tuned entry matches exactly", "stale": "STALE HIT: tuned for an earlier version of this TU",
                "miss": "MISS: no tuned entry (the user's flags are used)",

@@ -48,7 +48,8 @@ USER_PROFILE_OPTIONS = ("-fprofile-instr-use", "-fprofile-use", "-fprofile-sampl
 class Recorded:
     """A recorded profile: ``digest`` (SHA-256 hex of the merged .profdata, its name in the cache),
     ``size`` (bytes), ``raw_files`` (processes whose raw profiles were merged: each that ran
-    instrumented code wrote one file per instrumented image), ``seconds`` (wall time of the instrumented run)."""
+    instrumented code wrote one file per instrumented image), ``seconds`` (wall time of the
+    instrumented run)."""
 
     def __init__(self, digest: str, size: int, raw_files: int, seconds: float):
         self.digest, self.size, self.raw_files, self.seconds = digest, size, raw_files, seconds
