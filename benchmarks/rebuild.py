@@ -15,6 +15,10 @@ the order rotated each round to cancel drift:
                 what the build costs with free compiles -- the make/CMake/link part no cache can
                 remove.
 
+``--against PATH`` adds a fifth, ``against``: a cold build through another autopass-cc client (an
+older install's, built from another checkout) with its own empty cache, so that a change to the
+compile path is measured against what it replaces in the same run.
+
 Prints the median wall time of each, the ratios with paired bootstrap 95% CIs
 (autopass_cc.tuning.measure.ratio_ci), and the per-TU cost of a hit and of a cold miss.
 By default both of CMake's usual generators are measured, one after the other: Ninja (the
@@ -23,6 +27,7 @@ rule evaluation, ``cmake -E cmake_echo_color``, depfile bookkeeping) is a floor 
 here, so that no cache can make a warm Makefiles rebuild of this project 5x faster (the floor row
 says how much it allows).
 Usage: python3 benchmarks/rebuild.py [--rounds 7] [--jobs 1] [--generator Ninja,"Unix Makefiles"]
+                                     [--against PATH]
 """
 
 from __future__ import annotations
@@ -66,14 +71,18 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--generator", default="Ninja,Unix Makefiles",
                     help="CMake generator(s), comma-separated, measured one after the other")
+    ap.add_argument("--against", metavar="PATH",
+                    help="another autopass-cc client whose cold build is measured beside this one's")
     args = ap.parse_args()
+    if args.against and not os.access(args.against, os.X_OK):
+        sys.exit(f"--against {args.against}: not an executable")
     for i, generator in enumerate(g.strip() for g in args.generator.split(",") if g.strip()):
         if i:
             print()
-        measure(generator, args.rounds, args.jobs)
+        measure(generator, args.rounds, args.jobs, args.against)
 
 
-def measure(generator: str, rounds: int, jobs: int) -> None:
+def measure(generator: str, rounds: int, jobs: int, against: str | None = None) -> None:
     """Measure one generator (module docstring) and print its table."""
     args = argparse.Namespace(generator=generator, rounds=rounds, jobs=jobs)
     wrapper = os.path.join(sysconfig.get_path("scripts"), "autopass-cc")
@@ -81,8 +90,8 @@ def measure(generator: str, rounds: int, jobs: int) -> None:
     src = os.path.join(work, "interp-cmake")
     shutil.copytree(os.path.join(ROOT, "tests", "programs", "interp-cmake"), src)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPASS_")}
-    names = ["bare", "cold", "warm", "floor"]
-    compilers = {"bare": "clang-19", "cold": wrapper, "warm": wrapper, "floor": "clang-19"}
+    names = ["bare", "cold", "warm", "floor"] + (["against"] if against else [])
+    compilers = {"bare": "clang-19", "cold": wrapper, "warm": wrapper, "floor": "clang-19", "against": against}
     for name in names:
         sh(["cmake", "-G", args.generator, "-S", src, "-B", os.path.join(src, f"build-{name}"),
             f"-DCMAKE_C_COMPILER={compilers[name]}"], src, base_env)
@@ -91,7 +100,8 @@ def measure(generator: str, rounds: int, jobs: int) -> None:
     os.makedirs(stash)
     warm_cache = os.path.join(work, "cache-warm")
     envs = {"bare": base_env, "floor": base_env, "warm": dict(base_env, AUTOPASS_CACHE_DIR=warm_cache),
-            "cold": dict(base_env, AUTOPASS_CACHE_DIR=os.path.join(work, "cache-cold"))}
+            "cold": dict(base_env, AUTOPASS_CACHE_DIR=os.path.join(work, "cache-cold")),
+            "against": dict(base_env, AUTOPASS_CACHE_DIR=os.path.join(work, "cache-against"))}
     for name in names:
         sh(["cmake", "--build", os.path.join(src, f"build-{name}"), "-j", str(args.jobs)], src, envs[name])
     fb = os.path.join(src, "build-floor")
@@ -113,8 +123,8 @@ def measure(generator: str, rounds: int, jobs: int) -> None:
     for r in range(args.rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
-            if name == "cold":
-                sh([wrapper, "cache", "clear"], src, envs["cold"])   # untimed
+            if name in ("cold", "against"):
+                sh([compilers[name], "cache", "clear"], src, envs[name])   # untimed
             t0 = time.perf_counter()
             sh(["cmake", "--build", os.path.join(src, f"build-{name}"), "--clean-first", "-j", str(args.jobs)],
                src, envs[name])
@@ -129,7 +139,7 @@ def measure(generator: str, rounds: int, jobs: int) -> None:
             print(f"{name:<8}{med:>10.3f}{min(times[name]):>9.3f}{max(times[name]):>9.3f}")
             continue
         # ratio_ci gives median(a)/median(b): bare/this = speedup (>1 faster), this/bare = time ratio.
-        if name == "cold":
+        if name in ("cold", "against"):
             ratio, lo, hi = ratio_ci(times[name], times["bare"])
             what = f"time x{ratio:.3f} [{lo:.3f}, {hi:.3f}] (overhead {100 * (ratio - 1):+.1f}%)"
         else:
@@ -141,6 +151,10 @@ def measure(generator: str, rounds: int, jobs: int) -> None:
           f"warm hit {1000 * (m['warm'] - m['floor']) / N_TUS:.1f} ms, "
           f"cold {1000 * (m['cold'] - m['floor']) / N_TUS:.1f} ms")
     print(f"best warm speedup the floor allows: {m['bare'] / m['floor']:.2f}x")
+    if against:
+        ratio, lo, hi = ratio_ci(times["cold"], times["against"])
+        print(f"cold vs against ({against}): time x{ratio:.3f} [{lo:.3f}, {hi:.3f}], "
+              f"{1000 * (m['cold'] - m['against']) / N_TUS:+.2f} ms per TU")
     import json
     s = json.loads(check)
     print(f"warm cache: {s['object_hits']} object hits, {s['object_misses']} misses, "
