@@ -76,8 +76,13 @@ def init(run_cmd, target, budget, on_miss, check_cmd, force):
     if not os.path.isfile(target):
         click.echo(f"note: {target} does not exist yet{' (guessed from --run)' if guessed else ''}; after the "
                    "build it must be the program the run command starts (else: autopass-cc init --force --target PATH)")
-    tree = _cmake_build_dir(os.getcwd(), target)
-    if tree:
+    tree = _build_tree(os.getcwd(), target)
+    meson = _build_tree(os.getcwd(), target, "meson-info")
+    if meson:
+        click.echo(f"next: meson fixes the compiler when a build directory is set up: set {meson} up again "
+                   f"through autopass-cc (CC=autopass-cc CXX=autopass-c++ meson setup --wipe {meson}), build it "
+                   f"(meson compile -C {meson}), then autopass-cc tune")
+    elif tree:
         click.echo(f"next: build with CMake through autopass-cc (configured with -DCMAKE_TOOLCHAIN_FILE=.../shims/"
                    f"autopass.cmake or the compiler and linker launchers), e.g. cmake --build {tree} --clean-first; "
                    "then autopass-cc tune")
@@ -87,6 +92,10 @@ def init(run_cmd, target, budget, on_miss, check_cmd, force):
                    f"-DCMAKE_TOOLCHAIN_FILE={toolchain}, or -DCMAKE_C_COMPILER_LAUNCHER=autopass-cc "
                    "-DCMAKE_CXX_COMPILER_LAUNCHER=autopass-c++ and the same _LINKER_LAUNCHER ones), build it, "
                    "then autopass-cc tune")
+    elif os.path.isfile("meson.build"):
+        click.echo("next: set up a build directory through autopass-cc (CC=autopass-cc CXX=autopass-c++ meson setup "
+                   "build), build it (meson compile -C build), then autopass-cc tune"
+                   + ("; or ./configure CC=autopass-cc CXX=autopass-c++ and make" if os.path.isfile("configure") else ""))
     elif os.path.isfile("configure"):
         click.echo("next: ./configure CC=autopass-cc CXX=autopass-c++, then make clean && make, then autopass-cc tune")
     else:
@@ -166,14 +175,15 @@ def guess_target(run_cmd: str, cwd: str) -> str | None:
     return next((c for c in candidates if "/" in c), candidates[0] if candidates else None)
 
 
-def _cmake_build_dir(project: str, target: str | None) -> str | None:
-    """The CMake build tree holding ``target`` (the directory with CMakeCache.txt, searched from the
-    target's directory up to ``project``), relative to the current directory, or None: with CMake,
-    ``CC=...`` does nothing once the tree is configured, so the rebuild hint differs."""
+def _build_tree(project: str, target: str | None, marker: str = "CMakeCache.txt") -> str | None:
+    """The build tree holding ``target``: the directory with ``marker`` (CMakeCache.txt: CMake's;
+    meson-info: Meson's), searched from the target's directory up to ``project``, relative to the
+    current directory, or None.  With either, ``CC=...`` does nothing once the tree is set up, so
+    the rebuild hint differs."""
     d = os.path.dirname(os.path.abspath(os.path.join(project, target or ".")))
     top = os.path.abspath(project)
     while True:
-        if os.path.isfile(os.path.join(d, "CMakeCache.txt")):
+        if os.path.exists(os.path.join(d, marker)):
             return os.path.relpath(d)
         if d == top or os.path.dirname(d) == d or not d.startswith(top):
             return None
@@ -202,9 +212,11 @@ def tune(budget, seed, proposer, quiet, as_json):
         click.echo(f.read(), nl=False)
     click.echo(f"report: {report['files']['json']}")
     if report.get("winner"):
-        tree = _cmake_build_dir(project, settings.get("target"))
+        tree = _build_tree(project, settings.get("target"))
+        meson = _build_tree(project, settings.get("target"), "meson-info")
         click.echo("rebuild to use the tuned pipelines: e.g. "
-                   + (f"cmake --build {tree} --clean-first" if tree else "make clean && make CC=autopass-cc"))
+                   + (f"meson compile -C {meson} --clean && meson compile -C {meson}" if meson else
+                      f"cmake --build {tree} --clean-first" if tree else "make clean && make CC=autopass-cc"))
 
 
 def _settle() -> None:

@@ -93,6 +93,15 @@ def test_init_names_the_cmake_rebuild_in_a_cmake_tree(tmp_path, monkeypatch):
     (tmp_path / "configure").write_text("#!/bin/sh\n")
     r = CliRunner().invoke(cli, ["init", "--force", "--run", "./build/bin/prog 3"])
     assert "./configure CC=autopass-cc CXX=autopass-c++" in r.output
+    # Meson (pixman ships meson.build and a configure script): meson first, configure as the other way.
+    (tmp_path / "meson.build").write_text("project('p', 'c')\n")
+    r = CliRunner().invoke(cli, ["init", "--force", "--run", "./build/bin/prog 3"])
+    assert "CC=autopass-cc CXX=autopass-c++ meson setup build" in r.output
+    assert "or ./configure CC=autopass-cc" in r.output
+    # A meson build directory already set up: its compiler is fixed there, so set it up again.
+    (tmp_path / "build" / "meson-info").mkdir()
+    r = CliRunner().invoke(cli, ["init", "--force", "--run", "./build/bin/prog 3"])
+    assert "meson setup --wipe build" in r.output and "./configure" not in r.output
 
 
 @pytest.mark.parametrize("run_cmd, want", [
