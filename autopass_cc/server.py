@@ -362,28 +362,18 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
     seen = _mtime(hint)  # (before reading it: a change in between is seen at the next tick)
     cache = _cache_to_open(hint, default)
     ahead = store.open_ahead(cache)
-    # A blocking accept() with a receive timeout: the kernel wakes one waiting worker per
-    # connection (an exclusive wait, unix(7)/socket(7) SO_RCVTIMEO), where select() on the
-    # listener woke every spare to race for it.  Measured (a miss on a loaded 2-core machine):
-    # connect -> accepted 0.66 ms with select, 0.14 ms with this.
-    listener.setblocking(True)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 500_000))
+    listener.setblocking(False)  # several workers wake for one connection; one gets it
     served = 0
     while True:
         try:
-            conn, _ = listener.accept()
+            ready, _, _ = select.select([listener, ctl], [], [], 0.5)
         except InterruptedError:
             continue
-        except BlockingIOError:  # the timeout: twice a second, the checks below
-            conn = None
-        except OSError:
-            end()  # the listener was shut down: the server is stopping
-        if conn is None:
-            try:
-                if select.select([ctl], [], [], 0)[0]:
-                    end()  # the server is gone (its end of the control socket closed)
-            except (OSError, ValueError):
-                end()
+        except (OSError, ValueError):
+            end()
+        if ctl in ready:
+            end()  # the server is gone (its end of the control socket closed)
+        if not ready:
             try:
                 if os.stat(path).st_ino != ident:
                     end()
@@ -396,6 +386,12 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
                 ahead = False
             ahead = ahead or store.open_ahead(cache)  # e.g. the first call has created it since
             continue
+        try:
+            conn, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            continue
+        except OSError:
+            end()  # the listener was shut down: the server is stopping
         try:
             peer, uid, _gid = cred.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, cred.size))
         except OSError:
