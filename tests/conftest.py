@@ -58,9 +58,11 @@ def program(tmp_path):
 
 
 def write_project(d: str, files: dict, toml: str = 'run = "./prog"\ntarget = "prog"\n') -> str:
-    """Create directory ``d`` with ``files`` (name -> text) and an autopass.toml; returns ``d``."""
+    """Create directory ``d`` with ``files`` (name -> text; a name may have directories) and an
+    autopass.toml; returns ``d``."""
     os.makedirs(d)
     for name, text in files.items():
+        os.makedirs(os.path.dirname(os.path.join(d, name)), exist_ok=True)
         with open(os.path.join(d, name), "w") as f:
             f.write(text)
     with open(os.path.join(d, "autopass.toml"), "w") as f:

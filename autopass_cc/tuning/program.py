@@ -128,6 +128,17 @@ def _archive_members(archive: str) -> list[str]:
     return out.stdout.split() if out.returncode == 0 else []
 
 
+def is_thin_archive(path: str) -> bool:
+    """True for a thin archive (``ar T``; Meson makes its uninstalled static libraries so): it holds
+    the paths of its members, not their bytes, and ``ar t`` prints those paths (as reachable from
+    the current directory) rather than member names.  GNU ar's manual, "thin archive"."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == b"!<thin>\n"
+    except OSError:
+        return False
+
+
 def _member_digest(archive: str, member: str) -> str | None:
     """SHA-256 of the first archive member named ``member`` (``ar p``), or None."""
     from ..toolchain import llvm_tool
@@ -278,8 +289,10 @@ class Program:
                 if inp in compiles:
                     self._add(compiles[inp], None, img)
                 elif inp.endswith(".a") and os.path.isfile(inp):
+                    thin = is_thin_archive(inp)
                     for member in _archive_members(inp):
-                        rec = self._member_record(inp, member)
+                        # A thin archive names its members' files: the record of that output.
+                        rec = compiles.get(os.path.abspath(member)) if thin else self._member_record(inp, member)
                         if rec:
                             self._add(rec, inp, img)
                 elif _is_shared(inp) and os.path.exists(inp):
@@ -432,19 +445,26 @@ class Program:
                            if t.tu_id in instrument else self.object_for(t, config.get(t.tu_id, Pipeline())))
                 for t in self.tus}
         objs.update({alias: objs[out] for alias, out in self._aliases.items()})
+        from ..toolchain import llvm_tool
         archives: dict[str, str] = {}
         for t in self.tus:
             if t.archive and t.archive not in archives:
                 copy = os.path.join(workdir, "lib", os.path.basename(t.archive))
                 os.makedirs(os.path.dirname(copy), exist_ok=True)
-                shutil.copy2(t.archive, copy)
+                if is_thin_archive(t.archive):
+                    # A copy would still name the user's objects: a regular archive of the same
+                    # members in the same order instead, ours in place of the TUs' ("q" keeps
+                    # members of the same name apart, as the thin archive does).
+                    members = [os.path.abspath(m) for m in _archive_members(t.archive)]
+                    cmd = [llvm_tool("llvm-ar"), "qcs", copy] + [objs.get(m, m) for m in members]
+                else:
+                    shutil.copy2(t.archive, copy)
+                    cmd = ([llvm_tool("llvm-ar"), "r", copy]
+                           + [objs[u.output] for u in self.tus if u.archive == t.archive])
+                r = subprocess.run(cmd, capture_output=True)
+                if r.returncode != 0:
+                    raise BuildFailed(f"archive update failed: {_first_error(r.stderr)}")
                 archives[t.archive] = copy
-        from ..toolchain import llvm_tool
-        for arch, copy in archives.items():
-            members = [objs[t.output] for t in self.tus if t.archive == arch]
-            r = subprocess.run([llvm_tool("llvm-ar"), "r", copy] + members, capture_output=True)
-            if r.returncode != 0:
-                raise BuildFailed(f"archive update failed: {_first_error(r.stderr)}")
         files = {}
         for img in self.images[1:]:
             key = (img.index, tuple(objs[o] for o in img.members))

@@ -52,6 +52,41 @@ def test_relink_replaces_objects_in_response_files_and_archives(wrapper, env, tm
     assert run(["llvm-ar-19", "t", "liblib.a"], d, env).stdout.split() == ["lib.o"]
 
 
+THIN_SRC = {
+    "main.c": '#include <stdio.h>\nint work(int);\nint lib(int);\nint lib2(int);\nint main(void){int s=0;'
+              'for(int i=0;i<1000;i++) s+=work(i)+lib(i)+lib2(i);printf("%d\\n",s);return 0;}\n',
+    "work.c": "int work(int n){int s=0;for(int i=0;i<n;i++) s+=i*i%7;return s;}\n",
+    "a/lib.c": "int lib(int n){int s=1;for(int i=0;i<n%64;i++) s=s*3+i;return s;}\n",
+    "b/lib.c": "int lib2(int n){int s=2;for(int i=0;i<n%32;i++) s=s*5-i;return s;}\n",
+}
+
+
+def test_relink_rebuilds_a_thin_archive(wrapper, env, tmp_path):
+    """Meson links its uninstalled static libraries as thin archives (``ar T``), whose ``ar t``
+    prints paths: seen on pixman, where the TUs in them were never examined.  Both members (the
+    same file name in two directories) are found and replaced; the user's archive is untouched."""
+    d = write_project(str(tmp_path / "p"), THIN_SRC)
+    for name in THIN_SRC:
+        run([wrapper, "-O2", "-c", name, "-o", name[:-2] + ".o"], d, env)
+    run(["llvm-ar-19", "qcsT", "libx.a", "a/lib.o", "b/lib.o"], d, env)
+    with open(os.path.join(d, "libx.a"), "rb") as f:
+        assert f.read(8) == b"!<thin>\n"
+    run([wrapper, "main.o", "work.o", "libx.a", "-o", "prog"], d, env)
+    expected = run("./prog", d, env).stdout
+
+    prog = Program(d, "prog", str(tmp_path / "scratch"))
+    assert sorted(t.rel for t in prog.tus) == ["a/lib.c", "b/lib.c", "main.c", "work.c"]
+    assert {t.archive for t in prog.tus if t.rel.endswith("lib.c")} == {os.path.join(d, "libx.a")}
+    base = prog.link_config({})
+    assert subprocess.run([base.binary], capture_output=True, text=True).stdout == expected
+    for which in ("a/lib.c", "b/lib.c"):
+        tu = next(t for t in prog.tus if t.rel == which)
+        cand = prog.link_config({tu.tu_id: Pipeline().with_opt_level("O1").with_knob("unroll-count", 2)})
+        assert _sha(cand.binary) != _sha(base.binary), f"the candidate object of {which} did not reach the link"
+        assert subprocess.run([cand.binary], capture_output=True, text=True).stdout == expected
+    assert run(["llvm-ar-19", "t", "libx.a"], d, env).stdout.split() == ["a/lib.o", "b/lib.o"]
+
+
 SHARED_SRC = {
     "main.c": '#include <stdio.h>\nint work(int);\nint lib(int);\nint main(void){int s=0;'
               'for(int i=0;i<1000;i++) s+=work(i)+lib(i);printf("%d\\n",s);return 0;}\n',
