@@ -164,8 +164,9 @@ def _write_atomic(path: str, data: bytes) -> None:
             pass
 
 
-#: compiler_identity's answers in this process, by the same stamp as its files (real path, size,
-#: mtime, inode): as valid as they are.
+#: compiler_identity's answers in this process, by the path of the file that holds each (in that
+#: cache, named by the binary's real path, size, mtime and inode): as valid as that file, used
+#: while it exists (a cache cleared since, or another AUTOPASS_CACHE_DIR, gets it written again).
 _IDENTITIES: dict[str, dict] = {}
 
 
@@ -178,15 +179,15 @@ def compiler_identity(compiler: str) -> dict:
     real = os.path.realpath(compiler)
     st = os.stat(real)
     stamp = _sha1_hex(f"{real}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode("utf-8", "surrogateescape"))
-    known = _IDENTITIES.get(stamp)
-    if known is not None:  # (a compile-server worker serves many calls: no file to read then)
-        return {**known, "path": compiler}
     cache_file = os.path.join(_identity_cache_dir(), stamp + ".json")
+    known = _IDENTITIES.get(cache_file)
+    if known is not None and os.path.exists(cache_file[:-5] + ".marshal"):
+        return {**known, "path": compiler}  # (a server worker serves many calls: a stat, no read)
     try:
         with open(cache_file[:-5] + ".marshal", "rb") as f:
             ident = marshal.load(f)
         if isinstance(ident, dict) and ident.get("real") == real and "sha256" in ident:
-            _IDENTITIES[stamp] = dict(ident)
+            _IDENTITIES[cache_file] = dict(ident)
             ident["path"] = compiler
             return ident
     except (OSError, ValueError, EOFError, TypeError):
