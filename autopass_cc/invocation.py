@@ -172,6 +172,22 @@ _OTHER_SOURCE_EXTS = (".i", ".ii", ".m", ".mm", ".M", ".mi", ".mii", ".s", ".S",
                       ".hip", ".f", ".f90", ".F", ".F90")
 
 
+#: Directories where build systems compile their configuration checks: CMake's try_compile
+#: (CMakeScratch, CMakeTmp) and Meson's (meson-private/tmpXXXX); autoconf's are conftest* files.
+PROBE_DIRS = ("CMakeScratch", "CMakeTmp", "meson-private")
+
+
+def is_probe(cwd: str, paths) -> bool:
+    """True when a compile run in ``cwd`` on ``paths`` (sources or outputs) is a configuration
+    check -- a path with a ``conftest*`` part or one of :data:`PROBE_DIRS` -- nothing to tune or
+    record (it runs hundreds of times, in directories removed after)."""
+    for where in [cwd] + [os.path.join(cwd, p) for p in paths]:
+        for part in where.split(os.sep):
+            if part.startswith("conftest") or part in PROBE_DIRS:
+                return True
+    return False
+
+
 def classify(args: list[str], cwd: str = ".", cplusplus: bool = False) -> Invocation | Skip:
     """Classify the arguments that follow the compiler name.
 

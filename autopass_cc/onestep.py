@@ -48,10 +48,11 @@ Plan = namedtuple("Plan", "compiles link_args")
 
 
 def _probe(args: list[str], sources: list[int], cwd: str) -> bool:
-    """A configure check (autoconf's conftest.c, CMake's try_compile directories): nothing to
-    tune, and it runs hundreds of times, so it is left to clang in one step."""
-    return (any(os.path.basename(args[i]).startswith("conftest") for i in sources)
-            or any(part in cwd for part in ("CMakeScratch", "CMakeTmp", "/conftest")))
+    """A configure check (invocation.is_probe: autoconf's conftest.c, CMake's try_compile
+    directories, Meson's meson-private): nothing to tune, and it runs hundreds of times, so it is
+    left to clang in one step."""
+    from .invocation import is_probe
+    return is_probe(cwd, [args[i] for i in sources])
 
 
 def split(args: list[str], cwd: str, project: str) -> Plan | None:

@@ -675,8 +675,9 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
 
 
 def _record(project, compiler, inv, args, cwd, key_digest, tu_id, status, cplusplus=False) -> None:
-    if not project:
-        return
+    from .invocation import is_probe
+    if not project or is_probe(cwd, [inv.source]):
+        return  # (Meson's checks wrote 210 of 554 records of pixman's build log)
     from . import buildlog
     try:
         buildlog.append(project, {
@@ -692,7 +693,7 @@ def _record_unrecorded(project: str, args: list[str], cwd: str) -> None:
     """A compile (``-c``) passed through writes objects the build log does not describe: say so
     (buildlog "unrecorded"), so that a session does not rebuild them from an older record.  The
     outputs: ``-o``'s, else each input's ``<stem>.o`` in ``cwd`` (clang's names), response files
-    read as clang would.  Configure probes (conftest) are left out."""
+    read as clang would.  Configure probes (invocation.is_probe) are left out."""
     from .invocation import SEPARATE_ARG, expand_response_files
     args = expand_response_files(args, cwd) or args
     if "-c" not in args:
@@ -711,8 +712,9 @@ def _record_unrecorded(project: str, args: list[str], cwd: str) -> None:
                 skip = True
             elif not a.startswith(("-", "@")) and "." in os.path.basename(a):
                 outs.append(os.path.splitext(os.path.basename(a))[0] + ".o")
+    from .invocation import is_probe
     outs = [os.path.abspath(os.path.join(cwd, o)) for o in outs
-            if o not in ("-", os.devnull) and not os.path.basename(o).startswith("conftest")]
+            if o not in ("-", os.devnull) and not is_probe(cwd, [o])]
     if outs:
         from . import buildlog
         try:

@@ -39,6 +39,10 @@ def test_anything_unusual_is_left_to_clang(tmp_path):
                  ["-save-temps", "-o", "p", "a.c"], ["-o", "p", "x.o", "y.o"], ["-o", "conftest", "conftest.c"]):
         assert _split(args, tmp_path) is None, args
     assert _split(["-o", "p", "a.c"], tmp_path, cwd=str(tmp_path / "CMakeFiles" / "CMakeScratch" / "TryCompile-x")) is None
+    # Meson's checks (seen on pixman): in the build directory's meson-private/, or run from it.
+    assert _split(["-o", "p", "meson-private/tmpab12/testfile.c"], tmp_path) is None
+    assert _split(["-o", "p", "testfile.c"], tmp_path, cwd=str(tmp_path / "build" / "meson-private" / "tmpab12")) is None
+    assert _split(["-o", "p", "meson-privately.c"], tmp_path) is not None
 
 
 def test_a_shared_library_in_one_step(tmp_path):
