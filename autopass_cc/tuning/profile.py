@@ -39,6 +39,10 @@ class ProfileError(AutopassError):
     """Profiling could not be done (valgrind missing, the command failed or timed out)."""
 
 
+class CallgrindTimeout(ProfileError):
+    """The run command did not finish under callgrind in the time it was given."""
+
+
 @dataclass
 class CallgrindData:
     """One callgrind output file: ``pid``, ``cmd`` (the command line recorded), ``events`` (event
@@ -195,7 +199,7 @@ def _run_callgrind(cmd: str, cwd: str, timeout_s: float, workdir: str, skip: str
     line = " ".join(shlex.quote(a) for a in vg + ["/bin/sh", "-c", cmd])
     r = run_command(line, cwd, timeout_s)
     if r.timed_out:
-        raise ProfileError(f"the run command timed out under callgrind after {timeout_s:.0f} s "
+        raise CallgrindTimeout(f"the run command timed out under callgrind after {timeout_s:.0f} s "
                            "(callgrind runs programs 20-100x slower and is given 60x the run's own time: shorten the "
                            "run command, or set profile = \"none\")")
     if r.returncode != 0:

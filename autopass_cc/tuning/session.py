@@ -385,9 +385,15 @@ class Session:
         mode = self.settings["profile"]
         profiled = False
         limit = max(CALLGRIND_MIN_S, CALLGRIND_FACTOR * self.report["baseline"]["seconds"])
-        if mode == "auto" and self.settings["pgo"] and limit > CALLGRIND_MAX_S:
-            report["notes"].append(f"the run takes {self.report['baseline']['seconds']:.1f} s: too long for callgrind "
-                                   f"(it would get {limit:.0f} s); hot TUs from an instrumentation profile of every TU")
+        seconds = self.report["baseline"]["seconds"]
+        timed_out = self._callgrind_timed_out(seconds)
+        if mode == "auto" and self.settings["pgo"] and (limit > CALLGRIND_MAX_S or timed_out):
+            if timed_out:
+                report["notes"].append(f"callgrind timed out on this run command in an earlier session (after "
+                                       f"{timed_out:.0f} s); hot TUs from an instrumentation profile of every TU")
+            else:
+                report["notes"].append(f"the run takes {seconds:.1f} s: too long for callgrind (it would get "
+                                       f"{limit:.0f} s); hot TUs from an instrumentation profile of every TU")
             mode = "instrumentation"
             profiled = self._hot_from_instrumentation(infos, report)
         if mode in ("auto", "callgrind"):
@@ -404,9 +410,15 @@ class Session:
             except SessionError:
                 raise
             except Exception as e:
+                from .profile import CallgrindTimeout
+                if isinstance(e, CallgrindTimeout):
+                    self._remember_callgrind_timeout(seconds, limit)
                 if mode == "auto" and self.settings["pgo"]:
                     report["notes"].append(f"profiling failed ({type(e).__name__}: {e}); hot TUs from an "
                                            "instrumentation profile of every TU instead")
+                    why = "timed out" if isinstance(e, CallgrindTimeout) else "failed"
+                    self._phase(f"callgrind could not profile the run ({why}); weighing the TUs by an "
+                                "instrumentation profile instead")
                     profiled = self._hot_from_instrumentation(infos, report)
                 else:
                     report["notes"].append(f"profiling failed ({type(e).__name__}: {e}); tuning every TU")
@@ -423,6 +435,29 @@ class Session:
         report["profiled"] = profiled
         self._evidence(ordered, report)
         return ordered
+
+    def _callgrind_file(self) -> str:
+        return os.path.join(state_dir(self.project), "callgrind-timeout.json")
+
+    def _callgrind_timed_out(self, seconds: float) -> float | None:
+        """The seconds callgrind was given when it last timed out on this run command, if the run
+        is not much faster now (at most 30% less time), else None: a later session does not spend
+        that time again (seen on pixman: 116 s lost in each of two sessions)."""
+        try:
+            with open(self._callgrind_file(), encoding="utf-8") as f:
+                got = json.load(f)
+            if got.get("run") == self.settings["run"] and seconds >= 0.7 * float(got["seconds"]):
+                return float(got["limit"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        return None
+
+    def _remember_callgrind_timeout(self, seconds: float, limit: float) -> None:
+        try:
+            with open(self._callgrind_file(), "w", encoding="utf-8") as f:
+                json.dump({"run": self.settings["run"], "seconds": seconds, "limit": limit}, f)
+        except OSError:
+            pass
 
     def _phase(self, message: str) -> None:
         """One line saying what the session does now (with ``progress``), so that its first minutes

@@ -241,6 +241,28 @@ def test_without_callgrind_the_instrumentation_profile_finds_the_hot_tus(tmp_pat
     assert "pgo" in report and s.program._links == 2   # the baseline and one instrumented build
 
 
+def test_a_callgrind_timeout_is_remembered_for_the_next_session(tmp_path, wrapper, env, monkeypatch):
+    """On pixman (a 1.9 s run), callgrind timed out after 116 s in each of two sessions: the
+    second one now goes to the instrumentation profile at once, and says why."""
+    from autopass_cc.tuning import profile as profile_mod
+    d = _project(tmp_path, wrapper, env, monkeypatch)
+    work = _work_id(d, tmp_path)
+    tried = []
+
+    def times_out(cmd, cwd, timeout_s, workdir, skip):
+        tried.append(timeout_s)
+        raise profile_mod.CallgrindTimeout(f"the run command timed out under callgrind after {timeout_s:.0f} s")
+    monkeypatch.setattr(profile_mod, "_run_callgrind", times_out)
+    monkeypatch.setattr(profile_mod, "_valgrind", lambda: "/usr/bin/valgrind")
+    monkeypatch.setenv("AUTOPASS_PROFILE", "auto")  # (the tests' default is "none")
+    _s, report = _session(d, monkeypatch, Scripted(work, 0, []), budget=1)
+    assert len(tried) == 1 and report["profiled"] is True, report["notes"]
+    _s, report = _session(d, monkeypatch, Scripted(work, 0, []), budget=1)
+    assert len(tried) == 1, "the second session ran callgrind again"
+    assert any("timed out on this run command in an earlier session" in n for n in report["notes"]), report["notes"]
+    assert report["profiled"] is True and [t["tu"] for t in report["tus"]] == [work]
+
+
 def test_tuning_at_the_link_says_when_a_tuned_library_needs_a_rebuild(tmp_path, wrapper, env, monkeypatch):
     """on_miss = "link": the session runs at the executable's link, when the build tree's shared
     libraries are linked already; a TU it tuned in one of them takes effect only when that
