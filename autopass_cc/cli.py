@@ -78,10 +78,12 @@ def init(run_cmd, target, budget, on_miss, check_cmd, force):
                    "build it must be the program the run command starts (else: autopass-cc init --force --target PATH)")
     tree = _build_tree(os.getcwd(), target)
     meson = _build_tree(os.getcwd(), target, "meson-info")
+    ninja_note = ("; Ninja shows a command's output when it ends, so a session at the link is silent until "
+                  "then: --on-miss off and autopass-cc tune after the build show its progress")
     if meson:
         click.echo(f"next: meson fixes the compiler when a build directory is set up: set {meson} up again "
                    f"through autopass-cc (CC=autopass-cc CXX=autopass-c++ meson setup --wipe {meson}), build it "
-                   f"(meson compile -C {meson}), then autopass-cc tune")
+                   f"(meson compile -C {meson}), then autopass-cc tune" + (ninja_note if on_miss == "link" else ""))
     elif tree:
         click.echo(f"next: build with CMake through autopass-cc (configured with -DCMAKE_TOOLCHAIN_FILE=.../shims/"
                    f"autopass.cmake or the compiler and linker launchers), e.g. cmake --build {tree} --clean-first; "
@@ -95,7 +97,8 @@ def init(run_cmd, target, budget, on_miss, check_cmd, force):
     elif os.path.isfile("meson.build"):
         click.echo("next: set up a build directory through autopass-cc (CC=autopass-cc CXX=autopass-c++ meson setup "
                    "build), build it (meson compile -C build), then autopass-cc tune"
-                   + ("; or ./configure CC=autopass-cc CXX=autopass-c++ and make" if os.path.isfile("configure") else ""))
+                   + ("; or ./configure CC=autopass-cc CXX=autopass-c++ and make" if os.path.isfile("configure") else "")
+                   + (ninja_note if on_miss == "link" else ""))
     elif os.path.isfile("configure"):
         click.echo("next: ./configure CC=autopass-cc CXX=autopass-c++, then make clean && make, then autopass-cc tune")
     else:

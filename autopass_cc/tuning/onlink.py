@@ -91,5 +91,8 @@ def tune_at_link(project: str, settings: dict, warn, output: str | None = None) 
         if t.archive:
             archives.setdefault(t.archive, []).append(t.output)
     from ..toolchain import llvm_tool
+    from .program import is_thin_archive
     for arch, members in archives.items():
+        if is_thin_archive(arch):
+            continue  # it names the objects just rewritten in place: nothing to copy into it
         subprocess.run([llvm_tool("llvm-ar"), "r", arch] + members, capture_output=True)
