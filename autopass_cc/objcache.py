@@ -154,10 +154,22 @@ def forced_includes(inv) -> list[str]:
     return out
 
 
-def _resolve(label: str) -> str | None:
-    """A path as ``-dependency-dot`` printed it -> the path to read (None: ambiguous/missing)."""
+def _resolve(label: str, tops: dict) -> str | None:
+    """A path as ``-dependency-dot`` printed it (an absolute one without its leading ``/``) -> the
+    path to read (None: ambiguous/missing).  ``tops`` caches, per first path component, whether
+    it exists relative to the current directory and under ``/``: where only one does, the label
+    can only name that path (whose existence :func:`scan` checks as it reads), which saves two
+    stat calls per file (vm.c's 85: 0.57 -> 0.2 ms of the background store)."""
     if label.startswith(("./", "../")):
         return label if os.path.exists(label) else None
+    top = label.split("/", 1)[0]
+    known = tops.get(top)
+    if known is None:
+        known = tops[top] = (os.path.exists(top), os.path.exists("/" + top))
+    if not known[0]:
+        return "/" + label
+    if not known[1]:
+        return label
     rel_ok, abs_ok = os.path.exists(label), os.path.exists("/" + label)
     if rel_ok and abs_ok:
         try:
@@ -177,7 +189,7 @@ def read_listing(base: str, inv) -> tuple[list[str] | None, str | None]:
             dot = f.read().decode("utf-8", "surrogateescape")
     except OSError:
         return None, "no include listing"
-    paths, seen = [], set()
+    paths, seen, tops = [], set(), {}
     for line in dot.splitlines():
         i = line.find(' label="')
         if i < 0 or not line.endswith('"];'):
@@ -185,7 +197,7 @@ def read_listing(base: str, inv) -> tuple[list[str] | None, str | None]:
         label = line[i + 8:-3]
         if "\\" in label or '"' in label:
             return None, "unusual file name"
-        path = _resolve(label)
+        path = _resolve(label, tops)
         if path is None:
             return None, "ambiguous file name " + label
         if path not in seen:
@@ -232,20 +244,21 @@ def scan(paths: list[str], start_ns: int, lookup=None, learnt: list | None = Non
     out = []
     known: dict = {}
     if lookup is not None:
-        stats = {}
+        stats, keys = {}, {}
         for path in paths:
             try:
-                stats[path] = os.stat(path)
+                st = stats[path] = os.stat(path)
             except OSError:
                 return None, "unreadable input " + path
+            keys[path] = inode_key(st)
         try:
-            known = lookup([inode_key(st) for st in stats.values()]) or {}
+            known = lookup(list(keys.values())) or {}
         except Exception:
             known = {}
     for path in paths:
         if known:
             st = stats[path]
-            dig = known.get(inode_key(st))
+            dig = known.get(keys[path])
             if isinstance(dig, bytes) and len(dig) == 40 and not too_new(st, start_ns):
                 out.append((path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, dig.decode("ascii")))
                 continue

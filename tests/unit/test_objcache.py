@@ -69,6 +69,35 @@ def test_scan_refuses_too_new_and_temporal_files(tmp_path, monkeypatch):
     assert objcache.uncacheable_text(b"/* embedded systems */ int embed_count;") is None
 
 
+def test_listing_labels_resolve_to_the_file_clang_read(tmp_path, monkeypatch):
+    """-dependency-dot prints absolute paths without their leading "/": a label names the file
+    relative to the compile's directory or under /, and where both exist (and differ) the
+    compile is not cached.  Real clang-19 output, the source in a subdirectory named like a
+    top-level directory (usr/) to make both readings possible."""
+    import subprocess
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "x.h").write_text("int h;\n")
+    (tmp_path / "x.c").write_text('#include <stdio.h>\n#include "src/x.h"\nint main(void){return h;}\n')
+    base = str(tmp_path / "listing")
+    subprocess.run(["clang-19", "-c", "x.c", "-o", "x.o"] + objcache.listing_args(base, False), check=True)
+    inv = classify(["-c", "x.c", "-o", "x.o"], str(tmp_path))
+    paths, why = objcache.read_listing(base, inv)
+    assert why is None and {"x.c", "/usr/include/stdio.h", "./src/x.h"} <= set(paths), paths
+    assert all(os.path.isfile(p) for p in paths)
+    # A usr/include/stdio.h here as well: the label is ambiguous, the compile not cached.
+    (tmp_path / "usr" / "include").mkdir(parents=True)
+    (tmp_path / "usr" / "include" / "stdio.h").write_text("/* not the system's */\n")
+    assert objcache.read_listing(base, inv) == (None, "ambiguous file name usr/include/stdio.h")
+    # The same file both ways (a compile run in /): the label is that file.
+    (tmp_path / "y.c").write_text("#include <stdio.h>\nint y;\n")
+    monkeypatch.chdir("/")
+    y = str(tmp_path / "y.c")
+    subprocess.run(["clang-19", "-c", y, "-o", str(tmp_path / "y.o")] + objcache.listing_args(base, False), check=True)
+    paths, why = objcache.read_listing(base, classify(["-c", y, "-o", str(tmp_path / "y.o")], "/"))
+    assert why is None and "usr/include/stdio.h" in paths, paths
+
+
 @pytest.mark.parametrize("argv,expected", [
     (["-c", "x.c", "-o", "x.o"], None),
     (["-MD", "-c", "x.c", "-o", "out/x.o"], "out/x.d"),
