@@ -15,14 +15,33 @@ import sys
 
 def _untuned(project: str, output: str) -> bool:
     """True when a TU linked into ``output`` (the link's output path) or into a shared library of the
-    build tree it links was compiled without a cache entry ("miss")."""
+    build tree it links was compiled without a cache entry ("miss") and no session has examined it
+    since: the compile record keeps saying "miss" until the TU is compiled again, so a make that
+    only relinks (seen on QuickJS: the session rewrote quickjs.o after qjsc and libquickjs.a were
+    built from it, the next make relinked them) must not start a session over."""
     from ..errors import AutopassError
     from .program import Program
     try:
         prog = Program(project, output, os.path.join(project, ".autopass", "unused-scratch"), find_moved=False)
     except AutopassError:
         return False
-    return any(prog.compiles.get(t.output, {}).get("lookup") in ("miss", "refused", None) for t in prog.tus)
+    lookups = {t.tu_id: prog.compiles.get(t.output, {}).get("lookup") for t in prog.tus}
+    if any(v == "refused" for v in lookups.values()):
+        return True
+    missed = [tu_id for tu_id, v in lookups.items() if v in ("miss", None)]
+    if not missed:
+        return False
+    from ..store import HotStore
+    try:
+        store = HotStore()
+    except Exception:
+        return True
+    try:
+        return any(not store.has_tu(tu_id) for tu_id in missed)
+    except Exception:
+        return True
+    finally:
+        store.close()
 
 
 def tune_at_link(project: str, settings: dict, warn, output: str | None = None) -> None:
