@@ -684,10 +684,15 @@ def describe_function(name: str, f: dict, tag: str = "") -> list[str]:
         lines.append(f"  not unrolled L{u['line']}: {_short(u['message'], 80)}")
     inl = f.get("inlined", [])
     if inl:
-        lines.append("  inlined: " + ", ".join(f"{i['callee']}(cost {i['cost']}/thr {i['threshold']})" for i in inl[:6])
+        # (LLVM's remark says "with (cost=always)" for an always_inline callee: no number)
+        lines.append("  inlined: " + ", ".join(
+            f"{i['callee']}(always)" if i["cost"] is None else
+            f"{i['callee']}(cost {i['cost']})" if i["threshold"] is None else
+            f"{i['callee']}(cost {i['cost']}/thr {i['threshold']})" for i in inl[:6])
                      + (f" +{f['counts']['inlined'] - 6} more" if f["counts"]["inlined"] > 6 else ""))
     for i in sorted(f.get("not_inlined", []), key=lambda i: i.get("reason") != "TooCostly")[:5]:
-        extra = f" cost {i['cost']} > threshold {i['threshold']}" if i.get("reason") == "TooCostly" else ""
+        # (the inliner declines a call site whose cost reaches its threshold: InlineCost.cpp, "Cost < Threshold")
+        extra = f" cost {i['cost']} >= threshold {i['threshold']}" if i.get("reason") == "TooCostly" else ""
         lines.append(f"  NOT inlined L{i['line'] or '?'}: {i['callee']} {i.get('reason')}{extra}")
     c = f.get("counts", {})
     misc = []

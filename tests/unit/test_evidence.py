@@ -345,3 +345,16 @@ def test_summarize_for_prompt(ev):
     assert "big TooCostly cost" in text
     short = E.summarize_for_prompt(ev, ["saxpy"], 400)
     assert len(short) <= 400 and "fn saxpy [hot #1]" in short and "more functions not shown" in short
+
+
+def test_function_lines_name_always_inline_and_a_cost_at_the_threshold():
+    """Seen on QuickJS's explain: "cost None/thr None" for always_inline callees (LLVM's remark says
+    cost=always) and "cost 75 > threshold 75" (the inliner declines at cost >= threshold)."""
+    from autopass_cc.tuning.evidence import describe_function
+    f = {"inlined": [{"callee": "js_dup", "line": 3, "cost": None, "threshold": None},
+                     {"callee": "sq", "line": 4, "cost": 20, "threshold": 375}],
+         "not_inlined": [{"callee": "big", "line": 9, "cost": 75, "threshold": 75, "reason": "TooCostly"}],
+         "counts": {"inlined": 2}}
+    text = "\n".join(describe_function("f", f))
+    assert "inlined: js_dup(always), sq(cost 20/thr 375)" in text and "None" not in text
+    assert "NOT inlined L9: big TooCostly cost 75 >= threshold 75" in text
