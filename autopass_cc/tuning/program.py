@@ -263,11 +263,17 @@ class Program:
             # programs/zstd; 'install' rules do the same): the link whose output has the same bytes.
             # The swap still happens at the target: that is what the run command executes.
             self.link = _link_of_copy(self.target, links)
-        if self.link is None and compiles and not links:
+        if self.link is None and compiles and not links and os.path.isfile(os.path.join(project, "CMakeLists.txt")):
             raise BuildLogError(f"the build log has compiles but no link: links did not go through autopass-cc "
                                 f"(CMake's compiler launcher covers compiles only; add -DCMAKE_C_LINKER_LAUNCHER="
                                 f"autopass-cc and -DCMAKE_CXX_LINKER_LAUNCHER=autopass-cc, CMake >= 3.21, or use "
                                 f"shims/autopass.cmake), then relink {target}")
+        if self.link is None and compiles and not links:
+            # Seen on QuickJS with CONFIG_LTO=y: every -flto compile and link passes through.
+            raise BuildLogError(f"the build log has compiles but no link of {target}: its link did not go through "
+                                f"autopass-cc as a link (the linker set apart from CC, or an -flto build, whose "
+                                f"compiles and links pass through untouched: TUs are tuned one at a time, "
+                                f"without LTO); build it with CC=autopass-cc and without -flto, then relink")
         if self.link is None:
             raise BuildLogError(f"the build log has no link of {target}; build it once through the wrapper "
                                 f"(e.g. make clean && make CC=autopass-cc) in {project}")

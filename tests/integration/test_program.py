@@ -286,3 +286,21 @@ def test_a_candidate_compile_over_the_time_limit_is_stopped(wrapper, env, tmp_pa
     monkeypatch.setattr(program_mod, "COMPILE_LIMIT_FACTOR", 50.0)
     cand = prog.link_config({tu.tu_id: Pipeline().with_knob("unroll-count", 4)})
     assert subprocess.run([cand.binary], capture_output=True).returncode == 0
+
+
+def test_no_link_in_the_build_log_names_the_likely_cause(wrapper, env, tmp_path):
+    """Compiles recorded, the link not (QuickJS with CONFIG_LTO=y: -flto links pass through): the
+    message says so, and names CMake's linker launcher only in a CMake project."""
+    import pytest
+    from autopass_cc.tuning.program import BuildLogError
+    d = write_project(str(tmp_path / "p"), SRC)
+    for name in SRC:
+        run([wrapper, "-O2", "-c", name], d, env)
+    run(["clang-19", "main.o", "work.o", "lib.o", "-o", "prog"], d, env)
+    with pytest.raises(BuildLogError) as e:
+        Program(d, "prog", str(tmp_path / "scratch"))
+    assert "-flto" in str(e.value) and "CMAKE" not in str(e.value)
+    open(os.path.join(d, "CMakeLists.txt"), "w").close()
+    with pytest.raises(BuildLogError) as e:
+        Program(d, "prog", str(tmp_path / "scratch"))
+    assert "-DCMAKE_C_LINKER_LAUNCHER=autopass-cc" in str(e.value)
