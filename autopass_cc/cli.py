@@ -78,33 +78,36 @@ def init(run_cmd, target, budget, on_miss, check_cmd, force):
                    "build it must be the program the run command starts (else: autopass-cc init --force --target PATH)")
     tree = _build_tree(os.getcwd(), target)
     meson = _build_tree(os.getcwd(), target, "meson-info")
+    # With on_miss = "link" the build itself runs the session at the target's link.
+    tune = ("the target's link runs a session (on_miss = \"link\"), or run autopass-cc tune" if on_miss == "link"
+            else "autopass-cc tune")
     ninja_note = ("; Ninja shows a command's output when it ends, so a session at the link is silent until "
                   "then: --on-miss off and autopass-cc tune after the build show its progress")
     if meson:
         click.echo(f"next: meson fixes the compiler when a build directory is set up: set {meson} up again "
                    f"through autopass-cc (CC=autopass-cc CXX=autopass-c++ meson setup --wipe {meson}), build it "
-                   f"(meson compile -C {meson}), then autopass-cc tune" + (ninja_note if on_miss == "link" else ""))
+                   f"(meson compile -C {meson}); then {tune}" + (ninja_note if on_miss == "link" else ""))
     elif tree:
         click.echo(f"next: build with CMake through autopass-cc (configured with -DCMAKE_TOOLCHAIN_FILE=.../shims/"
                    f"autopass.cmake or the compiler and linker launchers), e.g. cmake --build {tree} --clean-first; "
-                   "then autopass-cc tune")
+                   f"then {tune}")
     elif os.path.isfile("CMakeLists.txt"):
         toolchain = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shims", "autopass.cmake")
         click.echo(f"next: configure a fresh build tree through autopass-cc (cmake -S . -B build "
                    f"-DCMAKE_TOOLCHAIN_FILE={toolchain}, or -DCMAKE_C_COMPILER_LAUNCHER=autopass-cc "
-                   "-DCMAKE_CXX_COMPILER_LAUNCHER=autopass-c++ and the same _LINKER_LAUNCHER ones), build it, "
-                   "then autopass-cc tune")
+                   "-DCMAKE_CXX_COMPILER_LAUNCHER=autopass-c++ and the same _LINKER_LAUNCHER ones), build it; "
+                   f"then {tune}")
     elif os.path.isfile("meson.build"):
         click.echo("next: set up a build directory through autopass-cc (CC=autopass-cc CXX=autopass-c++ meson setup "
-                   "build), build it (meson compile -C build), then autopass-cc tune"
+                   f"build), build it (meson compile -C build); then {tune}"
                    + ("; or ./configure CC=autopass-cc CXX=autopass-c++ and make" if os.path.isfile("configure") else "")
                    + (ninja_note if on_miss == "link" else ""))
     elif os.path.isfile("configure"):
-        click.echo("next: ./configure CC=autopass-cc CXX=autopass-c++, then make clean && make, then autopass-cc tune")
+        click.echo(f"next: ./configure CC=autopass-cc CXX=autopass-c++, then make clean && make; then {tune}")
     else:
         click.echo("next: build with CC=autopass-cc (C++: CXX=autopass-c++), e.g. make clean && make CC=autopass-cc "
-                   "CXX=autopass-c++ (on make's command line they override a CC set in the Makefile), then "
-                   "autopass-cc tune")
+                   "CXX=autopass-c++ (on make's command line they override a CC set in the Makefile); then "
+                   f"{tune}")
 
 
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")

@@ -102,6 +102,10 @@ def test_init_names_the_cmake_rebuild_in_a_cmake_tree(tmp_path, monkeypatch):
     (tmp_path / "build" / "meson-info").mkdir()
     r = CliRunner().invoke(cli, ["init", "--force", "--run", "./build/bin/prog 3"])
     assert "meson setup --wipe build" in r.output and "./configure" not in r.output
+    # with on_miss = "link" (init's default) the build tunes by itself: the hint says so
+    assert "the target's link runs a session" in r.output
+    r = CliRunner().invoke(cli, ["init", "--force", "--on-miss", "off", "--run", "./build/bin/prog 3"])
+    assert r.output.rstrip().endswith("then autopass-cc tune")
 
 
 @pytest.mark.parametrize("run_cmd, want", [
