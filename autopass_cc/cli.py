@@ -434,7 +434,9 @@ def explain(source, as_json, evidence, output):
         click.echo(f"  profile     {out['profile']['path']}{state}")
     prov = out["provenance"]
     if prov:
-        sp = f"{prov['speedup']:.3f}x (CI {prov['speedup_ci'][0]:.3f}-{prov['speedup_ci'][1]:.3f})" if prov.get("speedup") else "-"
+        from .tuning.report import ci_text
+        sp = (f"{prov['speedup']:.3f}x (CI {ci_text(prov['speedup_ci'][0], prov['speedup_ci'][1])})"
+              if prov.get("speedup") else "-")
         click.echo(f"provenance    session {prov.get('session')} on {prov.get('date')}: {prov.get('status')}; "
                    f"program speedup {sp}; proposer {prov.get('proposer')}, budget {prov.get('budget')}")
     if evidence:

@@ -20,6 +20,7 @@ import sys
 import tempfile
 
 from ..errors import AutopassError
+from .report import ci_text
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples")
 
@@ -82,7 +83,7 @@ def run_demo(*, workdir: str | None, budget: int, proposer: str, example: str, w
     report = os.path.realpath(os.path.join(latest, "summary.txt"))
     echo(f"same output as the baseline: {'yes' if result['same_output'] else 'NO'}")
     echo(f"measured speedup of the rebuilt binary over the -O3 baseline: {result['ratio']:.3f}x "
-         f"(95% CI {result['ci'][0]:.3f}-{result['ci'][1]:.3f}, {result['rounds']} interleaved rounds, CPU time)")
+         f"(95% CI {ci_text(result['ci'][0], result['ci'][1])}, {result['rounds']} interleaved rounds, CPU time)")
     if result["identical"]:
         echo("the rebuilt binary is byte-identical to the -O3 build (the session kept your flags): that ratio "
              "is this machine's noise")

@@ -83,7 +83,8 @@ def tune_at_link(project: str, settings: dict, warn, output: str | None = None) 
     winners = report.get("winner") or {}
     if winners:
         ci = report.get("speedup_ci") or [None, None]
-        span = f" (CI {ci[0]:.3f}-{ci[1]:.3f})" if None not in ci else ""
+        from .report import ci_text
+        span = f" (CI {ci_text(ci[0], ci[1])})" if None not in ci else ""
         warn(f"session done: speedup {report.get('speedup', 1.0):.3f}x{span}; report {report['files']['summary']}")
     else:
         warn(f"session done: no significant speedup, your flags are kept; report {report['files']['summary']}")

@@ -8,6 +8,20 @@ import json
 import os
 
 
+
+def ci_text(lo: float, hi: float) -> str:
+    """A confidence interval as ``"lo-hi"`` with 3 decimals, except that a bound which would print
+    as 1.000 without being 1 gets as many more (up to 6) as it takes not to: an interval that
+    excludes 1 must not read as one that includes it (QuickJS's report showed "CI 1.000-1.042"
+    for a lower bound of 1.0003)."""
+    def one(x: float) -> str:
+        for digits in range(3, 7):
+            text = f"{x:.{digits}f}"
+            if x == 1.0 or text.rstrip("0") != "1.":
+                return text
+        return text
+    return f"{one(lo)}-{one(hi)}"
+
 def summary_text(report: dict) -> str:
     """A few lines a user reads after ``autopass-cc tune``."""
     lines = [f"autopass-cc session {report['session']} ({report.get('proposer')} proposer, "
@@ -35,11 +49,11 @@ def summary_text(report: dict) -> str:
     for t in report.get("trials", []):
         if t["accepted"]:
             lines.append(f"  {'kept during the search' if rejected else 'accepted'}: trial {t['trial']}: "
-                         f"{', '.join(t['edits'])} -> {t['ratio']:.3f}x (CI {t['ci'][0]:.3f}-{t['ci'][1]:.3f}) "
+                         f"{', '.join(t['edits'])} -> {t['ratio']:.3f}x (CI {ci_text(*t['ci'][:2])}) "
                          f"[{t['agent']}]")
     if report.get("winner"):
         ci = report.get("speedup_ci") or [float("nan")] * 2
-        lines.append(f"speedup over the user's flags: {report['speedup']:.3f}x (CI {ci[0]:.3f}-{ci[1]:.3f}, "
+        lines.append(f"speedup over the user's flags: {report['speedup']:.3f}x (CI {ci_text(ci[0], ci[1])}, "
                      f"confirmed with fresh rounds)")
     else:
         lines.append("speedup over the user's flags: none significant; the user's flags are kept")

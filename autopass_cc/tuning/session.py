@@ -54,6 +54,7 @@ from ..store import open_store
 from ..toolchain import compiler_identity, host_cpu, llvm_option_names
 from .measure import compare, pooled, promising, run_command
 from .program import BinarySwap, BuildFailed, Linked, Program, file_digest, recover
+from .report import ci_text
 from .proposers.base import Proposal, SearchState, TrialResult, TUInfo, config_digest
 from .verify import establish_reference, verify
 
@@ -354,7 +355,7 @@ class Session:
             report["confirmation"] = confirmation.to_dict()
             if not confirmation.significant:
                 report["notes"].append(f"the winner did not hold on confirmation (ratio {confirmation.ratio:.3f}, "
-                                       f"CI {confirmation.ci_low:.3f}-{confirmation.ci_high:.3f}); nothing stored")
+                                       f"CI {ci_text(confirmation.ci_low, confirmation.ci_high)}); nothing stored")
                 winner = {}
         report["winner"] = {tu: p.to_dict() for tu, p in winner.items()}
         report["speedup"] = confirmation.ratio if (confirmation and winner) else 1.0

@@ -378,3 +378,11 @@ def test_a_promising_inconclusive_candidate_gets_a_second_look():
     early = Comparison(ratio=1.03, ci_low=0.99, ci_high=1.06, confidence=0.95, rounds=6,
                        stopped_early_reason="deadline")
     assert not promising(flat) and not promising(early)
+
+
+def test_a_confidence_interval_that_excludes_1_never_prints_as_1():
+    """QuickJS's report showed "CI 1.000-1.042" for a lower bound of 1.0003 (an accepted trial)."""
+    from autopass_cc.tuning.report import ci_text
+    assert ci_text(1.0003, 1.042) == "1.0003-1.042"
+    assert ci_text(0.99996, 1.00001) == "0.99996-1.00001"
+    assert ci_text(1.038, 1.095) == "1.038-1.095" and ci_text(1.0, 1.0) == "1.000-1.000"
