@@ -217,7 +217,11 @@ def scored_edits(evidence: dict, hot_functions: list, current: Pipeline) -> list
                 continue
             strength = (STRENGTH["inline-too-costly-near"] if ratio <= 1.25 else STRENGTH["inline-too-costly-mid"]
                         if ratio <= 2 else STRENGTH["inline-too-costly-far"] if ratio <= 4 else 0.0)
-            why = (f"{fn} ({label.get(fn) or label.get(site.get('callee'), '')}): '{site.get('callee')}' not inlined into "
+            # The weight may be the callee's: say whose it is (QuickJS's rationale gave a caller
+            # that never ran the label of the hot function it calls).
+            whose = (label.get(fn) or (f"calls {site.get('callee')}, {label[site.get('callee')]}"
+                                       if site.get("callee") in label else ""))
+            why = (f"{fn} ({whose}): '{site.get('callee')}' not inlined into "
                    f"'{fn}' at line {site.get('line') or '?'} because too costly to inline (cost={cost}, threshold={thr}); "
                    f"inline-threshold {cur_inline} -> {value} lets it through")
             col.add(weight * strength, "knob", "inline-threshold", value, why,

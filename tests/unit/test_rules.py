@@ -226,3 +226,15 @@ def test_call_sites_of_similar_cost_share_one_inline_threshold_trial():
     assert values == [248, 273], values
     for c in costs:                       # each site is let through by the value chosen for it
         assert any(v >= c + 8 for v in values)
+
+
+def test_an_inline_rationale_says_when_the_weight_is_the_callees():
+    """A caller the profile never saw, calling a hot callee it does not inline: the rationale gives
+    the callee's rank as the callee's (QuickJS: 'js_typed_array_from (hot #1, 39.0% of run)' for a
+    function that never ran)."""
+    funcs = {"cold_caller": {"not_inlined": [{"reason": "TooCostly", "cost": 300, "threshold": 250,
+                                              "callee": "hot_callee", "line": 7}], "counts": {}, "ir": {}},
+             "hot_callee": {"not_inlined": [], "counts": {}, "ir": {}}}
+    ev = {"functions": funcs, "user_opt_level": "O3"}
+    edits = [e for e in R.candidate_edits(ev, [("hot_callee", 0.39)], Pipeline()) if e.name == "inline-threshold"]
+    assert edits and edits[0].rationale.startswith("cold_caller (calls hot_callee, hot #1, 39.0% of run):"), edits
