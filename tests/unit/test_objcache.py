@@ -43,6 +43,7 @@ def test_manifest_round_trip_and_damage():
 
 def test_match_by_stat_then_by_contents(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(objcache, "_DIGESTS", {})
     (tmp_path / "h.h").write_text("#define A 1\n")
     old = time.time_ns() - 10 ** 10
     os.utime("h.h", ns=(old, old))
@@ -235,6 +236,7 @@ def test_digest_cache_spares_reading_and_follows_every_change(tmp_path, monkeypa
     ctime have a known digest is not read again; any write -- even one keeping the size and
     the mtime -- changes the ctime, hence the key, and the file is read and hashed again."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(objcache, "_DIGESTS", {})
     (tmp_path / "h.h").write_text("#define A 1\n")
     old = time.time_ns() - 10 ** 10
     os.utime("h.h", ns=(old, old))
@@ -243,6 +245,7 @@ def test_digest_cache_spares_reading_and_follows_every_change(tmp_path, monkeypa
     files, why = objcache.scan(["h.h"], time.time_ns(), lambda keys: {}, learnt)
     assert why is None and learnt == [(objcache.inode_key(os.stat("h.h")), files[0][5])]
     table = {k: ("f" * 40).encode() for k, _ in learnt}     # a digest only the cache can know
+    objcache._DIGESTS.clear()       # (as another process would: this one remembers what it read)
     seen = []
     again, _ = objcache.scan(["h.h"], time.time_ns(), lambda keys: seen.extend(keys) or table, [])
     assert again[0][5] == "f" * 40 and seen == [k for k, _ in learnt]
@@ -268,3 +271,28 @@ def test_whole_second_timestamps_need_two_seconds_to_be_trusted():
     assert not objcache.too_new(fine, now) and objcache.too_new(coarse, now)
     assert not objcache.too_new(SimpleNamespace(st_mtime_ns=now - 3 * 10 ** 9 - 100_000_000,
                                                 st_ctime_ns=now - 3 * 10 ** 9 - 100_000_000), now)
+
+
+def test_scan_remembers_digests_by_stat_identity(tmp_path, monkeypatch):
+    """A server worker scans the same headers compile after compile: digests it has seen are not
+    looked up again; a file written since has another inode key, so it is read again."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(objcache, "_DIGESTS", {})
+    (tmp_path / "a.h").write_text("int a;\n")
+    (tmp_path / "b.h").write_text("int b;\n")
+    old = time.time_ns() + 10 * objcache.TOO_NEW_NS
+    asked = []
+
+    def lookup(keys):
+        asked.append(list(keys))
+        return {}
+    first, why = objcache.scan(["a.h", "b.h"], old, lookup, [])
+    assert why is None and len(asked[0]) == 2
+    again, _ = objcache.scan(["a.h", "b.h"], old, lookup, [])
+    assert again == first and len(asked) == 1          # both known: no query
+    time.sleep(0.01)
+    (tmp_path / "b.h").write_text("int b2;\n")
+    later = time.time_ns() + 10 * objcache.TOO_NEW_NS
+    third, _ = objcache.scan(["a.h", "b.h"], later, lookup, [])
+    assert asked[-1] == [objcache.inode_key(os.stat("b.h"))]   # only the changed file is asked for
+    assert third[0] == first[0] and third[1][5] == objcache.digest(b"int b2;\n") != first[1][5]
