@@ -67,6 +67,16 @@ def _is_terminal(stream) -> bool:
         return False
 
 
+def _took(result) -> str:
+    """A timed trial's time for its progress line, split when it is long: QuickJS's trials took
+    35-60 s and two 273-315 s, and the line did not say it was compiling quickjs.c with a high
+    inline threshold, or measuring more rounds."""
+    text = f"{result.seconds:.0f} s"
+    if result.seconds >= 60 and result.rounds:
+        text += f": build {result.build_seconds:.0f} s, {result.rounds} rounds"
+    return text
+
+
 #: Callgrind runs programs many times slower (measured here: jq 1.6 over 60x); a session gives it CALLGRIND_FACTOR x the run's time, at least CALLGRIND_MIN_S.  With
 #: ``profile = "auto"`` and a PGO session, a run whose callgrind budget would exceed
 #: CALLGRIND_MAX_S seconds is not tried under callgrind: the hot TUs come from the instrumentation
@@ -336,7 +346,7 @@ class Session:
                     self.note(f"trial {trial} ({spent}/{self.budget} of the budget"
                               + (f"; {free} same-binary so far, not timed" if free else "")
                               + f"): {where + ': ' if where else ''}{edits[:100]} -> {result.verdict}"
-                              + (f" {result.ratio:.3f}x" if result.ratio else "") + f" ({result.seconds:.0f} s)")
+                              + (f" {result.ratio:.3f}x" if result.ratio else "") + f" ({_took(result)})")
         finally:
             if bar is not None:
                 bar.close()
@@ -587,6 +597,7 @@ class Session:
         if refusal:
             return TrialResult(n, proposal, "failed", refusal), None
         self._touched.update(proposal.changes)
+        built = time.monotonic()
         try:
             if self._same_objects(config, incumbent):
                 return TrialResult(n, proposal, "same-binary",
@@ -594,6 +605,7 @@ class Session:
             cand_bin = self.program.link_config(config)
         except BuildFailed as e:
             return TrialResult(n, proposal, "failed", str(e)), None
+        built = time.monotonic() - built
         h = cand_bin.digest()
         if h in measured:
             return TrialResult(n, proposal, "same-binary", f"byte-identical to the {measured[h]} binary; not timed"), None
@@ -619,7 +631,7 @@ class Session:
         # Accepted only when the interval excludes 1 and the gain is worth a cache entry.
         accepted = cmp.significant and cmp.ratio >= 1.0 + gain
         res = TrialResult(n, proposal, cmp.verdict, ratio=cmp.ratio, ci=(cmp.ci_low, cmp.ci_high),
-                          accepted=accepted, noise=cmp.noise, rounds=cmp.rounds)
+                          accepted=accepted, noise=cmp.noise, rounds=cmp.rounds, build_seconds=round(built, 3))
         if cmp.verdict == "slower":
             res.diagnosis = self._diagnose(proposal, incumbent)
         return res, cand_bin
@@ -725,7 +737,7 @@ class Session:
                             p.to_dict() if isinstance(p, Pipeline) else repr(p) for tu, p in r.proposal.changes.items()},
                 "verdict": r.verdict, "reason": r.reason, "ratio": r.ratio, "ci": list(r.ci) if r.ci else None,
                 "accepted": r.accepted, "noise": r.noise, "rounds": r.rounds,
-                "diagnosis": r.diagnosis, "seconds": r.seconds}
+                "diagnosis": r.diagnosis, "seconds": r.seconds, "build_seconds": r.build_seconds}
 
     def _store(self, winner: dict, tus: list[TUInfo], report: dict, ident: dict) -> list[dict]:
         """Cache every TU of the target: the winner's pipeline where it has one, else the baseline

@@ -306,3 +306,13 @@ def test_no_search_when_the_build_compiled_almost_none_of_the_run(tmp_path, wrap
     assert report["profiled"] is True and not asked and report["trials"] == []
     assert any("no trial could measure a difference, so the search is skipped" in n for n in report["notes"]), report["notes"]
     assert "pgo" not in report and s.program._links == 1          # the baseline only: nothing instrumented
+
+
+def test_a_long_trial_line_says_where_its_time_went():
+    """QuickJS: two trials took 273-315 s against 35-60 s for the others, and the line did not say
+    whether compiling (quickjs.c with a high inline threshold) or measuring took it."""
+    from autopass_cc.tuning.proposers.base import TrialResult
+    from autopass_cc.tuning.session import _took
+    assert _took(TrialResult(9, None, "slower", seconds=315.2, rounds=8, build_seconds=251.0)) == \
+        "315 s: build 251 s, 8 rounds"
+    assert _took(TrialResult(2, None, "faster", seconds=45.0, rounds=13, build_seconds=4.0)) == "45 s"

@@ -93,7 +93,8 @@ class TrialResult:
     not timed again; not charged to the budget).  ``ratio``: median time of incumbent / candidate (>1 is
     faster), with ``ci`` (low, high), measured over ``rounds`` interleaved rounds with relative
     ``noise`` (median absolute deviation / median).  ``diagnosis``: regression diagnosis
-    (tuning/diagnose.py); ``seconds``: wall time the trial took."""
+    (tuning/diagnose.py); ``seconds``: wall time the trial took, ``build_seconds`` of it compiling
+    and linking the candidate."""
     trial: int
     proposal: Proposal
     verdict: str
@@ -105,6 +106,7 @@ class TrialResult:
     seconds: float = 0.0
     noise: float | None = None
     rounds: int | None = None
+    build_seconds: float = 0.0
 
 
 @dataclass
