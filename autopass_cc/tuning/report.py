@@ -8,7 +8,6 @@ import json
 import os
 
 
-
 def ci_text(lo: float, hi: float) -> str:
     """A confidence interval as ``"lo-hi"`` with 3 decimals, except that a bound which would print
     as 1.000 without being 1 gets as many more (up to 6) as it takes not to: an interval that
@@ -21,6 +20,7 @@ def ci_text(lo: float, hi: float) -> str:
                 return text
         return text
     return f"{one(lo)}-{one(hi)}"
+
 
 def summary_text(report: dict) -> str:
     """A few lines a user reads after ``autopass-cc tune``."""

@@ -54,8 +54,8 @@ from ..store import open_store
 from ..toolchain import compiler_identity, host_cpu, llvm_option_names
 from .measure import compare, pooled, promising, run_command
 from .program import BinarySwap, BuildFailed, Linked, Program, file_digest, recover
-from .report import ci_text
 from .proposers.base import Proposal, SearchState, TrialResult, TUInfo, config_digest
+from .report import ci_text
 from .verify import establish_reference, verify
 
 
