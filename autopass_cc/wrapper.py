@@ -751,8 +751,9 @@ def _on_link(compiler, args, cwd, project, settings, counters) -> None:
     from . import buildlog
     from .invocation import classify_link
     link = classify_link(args, cwd)
-    if link is None:
-        return
+    from .invocation import is_probe
+    if link is None or is_probe(cwd, [link.output] + list(link.inputs)):
+        return  # (libtool's configure links conftest with conftstm.o: seen on FLAC)
     output = os.path.abspath(os.path.join(cwd, link.output))
     buildlog.append(project, {"kind": "link", "cwd": cwd, "compiler": compiler, "args": list(args),
                               "output": output,

@@ -304,3 +304,15 @@ def test_no_link_in_the_build_log_names_the_likely_cause(wrapper, env, tmp_path)
     with pytest.raises(BuildLogError) as e:
         Program(d, "prog", str(tmp_path / "scratch"))
     assert "-DCMAKE_C_LINKER_LAUNCHER=autopass-cc" in str(e.value)
+
+
+def test_a_configure_check_link_is_not_recorded(wrapper, env, tmp_path):
+    """libtool's configure links conftest.c with conftstm.o (its nm check; seen on FLAC): a probe,
+    kept out of the build log like the compiles of conftest.c."""
+    from autopass_cc import buildlog
+    d = write_project(str(tmp_path / "p"), {"conftstm.c": "int v;\n", "conftest.c": "extern int v;\nint main(void){return v;}\n"})
+    run([wrapper, "-c", "conftstm.c"], d, env)
+    run([wrapper, "-o", "conftest", "conftest.c", "conftstm.o"], d, env)
+    run([wrapper, "-o", "prog", "conftest.c", "conftstm.o"], d, env)   # the same link, not a probe
+    links = [r["output"] for r in buildlog.read(d) if r["kind"] == "link"]
+    assert links == [os.path.join(d, "prog")], links
