@@ -203,8 +203,15 @@ def _run_callgrind(cmd: str, cwd: str, timeout_s: float, workdir: str, skip: str
                            "(callgrind runs programs 20-100x slower and is given 60x the run's own time: shorten the "
                            "run command, or set profile = \"none\")")
     if r.returncode != 0:
-        raise ProfileError(f"the run command failed under callgrind (exit {r.returncode}): "
-                           + r.stderr.decode(errors="replace").strip()[-300:])
+        err = r.stderr.decode(errors="replace")
+        # Valgrind stops at an instruction it cannot decode (seen on FLAC's FMA code: "vex
+        # amd64->IR: unhandled instruction bytes"), a line the backtrace after it pushes out of
+        # the tail: name it first.
+        unknown = [line.strip() for line in err.splitlines()
+                   if "unhandled instruction" in line or "Unrecognised instruction" in line]
+        raise ProfileError(f"the run command failed under callgrind (exit {r.returncode})"
+                           + (f": valgrind does not know an instruction the program uses ({unknown[0][:120]})"
+                              if unknown else ": " + err.strip()[-300:]))
     out = []
     for path in sorted(glob.glob(os.path.join(workdir, "cg.*"))):
         try:

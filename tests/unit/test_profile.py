@@ -241,3 +241,16 @@ def test_hot_functions_profdata(prog, tmp_path):
     assert list(shares)[0] == "hot"
     assert shares["hot"] > 10 * shares["cold"]
     assert abs(sum(shares.values()) - 1) < 1e-9
+
+
+@pytest.mark.skipif(not HAVE_VALGRIND, reason="needs valgrind")
+def test_an_instruction_valgrind_cannot_run_is_named(tmp_path):
+    """FLAC's FMA code stopped valgrind 3.19 with "vex amd64->IR: unhandled instruction bytes",
+    a line the backtrace after it pushed out of the message's tail."""
+    from autopass_cc.tuning.profile import ProfileError, _run_callgrind
+    cmd = ("echo 'vex amd64->IR: unhandled instruction bytes: 0xC5 0x79 0xD6 0xC4' >&2; "
+           + "; ".join(f"echo '==1==    by 0x{i:X}: frame{i} (in /x/prog)' >&2" for i in range(20)) + "; exit 132")
+    with pytest.raises(ProfileError) as e:
+        _run_callgrind(cmd, str(tmp_path), 60, str(tmp_path), "")
+    assert "valgrind does not know an instruction the program uses" in str(e.value)
+    assert "0xC5 0x79 0xD6 0xC4" in str(e.value)
