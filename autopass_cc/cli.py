@@ -96,7 +96,8 @@ def init(run_cmd, target, budget, on_miss, check_cmd, force):
         click.echo(f"next: configure a fresh build tree through autopass-cc (cmake -S . -B build "
                    f"-DCMAKE_TOOLCHAIN_FILE={toolchain}, or -DCMAKE_C_COMPILER_LAUNCHER=autopass-cc "
                    "-DCMAKE_CXX_COMPILER_LAUNCHER=autopass-c++ and the same _LINKER_LAUNCHER ones), build it; "
-                   f"then {tune}")
+                   f"then {tune}" + (f"; for an in-tree build (the target {target}), ./configure CC=autopass-cc "
+                                     "CXX=autopass-c++ and make" if os.path.isfile("configure") else ""))
     elif os.path.isfile("meson.build"):
         click.echo("next: set up a build directory through autopass-cc (CC=autopass-cc CXX=autopass-c++ meson setup "
                    f"build), build it (meson compile -C build); then {tune}"

@@ -89,6 +89,12 @@ def test_init_names_the_cmake_rebuild_in_a_cmake_tree(tmp_path, monkeypatch):
     r = CliRunner().invoke(cli, ["init", "--force", "--run", "./build/bin/prog 3"])
     assert "-DCMAKE_TOOLCHAIN_FILE=" in r.output and "autopass.cmake" in r.output
     assert "-DCMAKE_CXX_COMPILER_LAUNCHER=autopass-c++" in r.output and "make clean" not in r.output
+    assert "./configure" not in r.output
+    # CMake and a configure script (FLAC): the in-tree target may be the autotools build's
+    (tmp_path / "configure").write_text("#!/bin/sh\n")
+    r = CliRunner().invoke(cli, ["init", "--force", "--run", "./build/bin/prog 3"])
+    assert "cmake -S . -B build" in r.output and "./configure CC=autopass-cc CXX=autopass-c++ and make" in r.output
+    (tmp_path / "configure").unlink()
     (tmp_path / "CMakeLists.txt").unlink()
     (tmp_path / "configure").write_text("#!/bin/sh\n")
     r = CliRunner().invoke(cli, ["init", "--force", "--run", "./build/bin/prog 3"])
