@@ -241,6 +241,7 @@ class Program:
         self.project = project
         self.find_moved = find_moved
         self._aliases: dict[str, str] = {}   # a link input that is a TU's object moved or copied -> its output
+        self._thin: dict[str, list[str]] = {}  # a thin archive linked -> its members' paths, in order
         self.target = os.path.abspath(os.path.join(project, target))
         self.scratch = scratch
         compiles, links = buildlog.latest(buildlog.read(project))
@@ -263,12 +264,12 @@ class Program:
             # programs/zstd; 'install' rules do the same): the link whose output has the same bytes.
             # The swap still happens at the target: that is what the run command executes.
             self.link = _link_of_copy(self.target, links)
-        if self.link is None and compiles and not links and os.path.isfile(os.path.join(project, "CMakeLists.txt")):
-            raise BuildLogError(f"the build log has compiles but no link: links did not go through autopass-cc "
-                                f"(CMake's compiler launcher covers compiles only; add -DCMAKE_C_LINKER_LAUNCHER="
-                                f"autopass-cc and -DCMAKE_CXX_LINKER_LAUNCHER=autopass-cc, CMake >= 3.21, or use "
-                                f"shims/autopass.cmake), then relink {target}")
         if self.link is None and compiles and not links:
+            if os.path.isfile(os.path.join(project, "CMakeLists.txt")):
+                raise BuildLogError(f"the build log has compiles but no link: links did not go through autopass-cc "
+                                    f"(CMake's compiler launcher covers compiles only; add -DCMAKE_C_LINKER_LAUNCHER="
+                                    f"autopass-cc and -DCMAKE_CXX_LINKER_LAUNCHER=autopass-cc, CMake >= 3.21, or use "
+                                    f"shims/autopass.cmake), then relink {target}")
             # Seen on QuickJS with CONFIG_LTO=y: every -flto compile and link passes through.
             raise BuildLogError(f"the build log has compiles but no link of {target}: its link did not go through "
                                 f"autopass-cc as a link (the linker set apart from CC, or an -flto build, whose "
@@ -295,10 +296,12 @@ class Program:
                 if inp in compiles:
                     self._add(compiles[inp], None, img)
                 elif inp.endswith(".a") and os.path.isfile(inp):
-                    thin = is_thin_archive(inp)
-                    for member in _archive_members(inp):
+                    members = _archive_members(inp)
+                    if is_thin_archive(inp):
                         # A thin archive names its members' files: the record of that output.
-                        rec = compiles.get(os.path.abspath(member)) if thin else self._member_record(inp, member)
+                        self._thin[inp] = [os.path.abspath(m) for m in members]
+                    for member in self._thin.get(inp, members):
+                        rec = compiles.get(member) if inp in self._thin else self._member_record(inp, member)
                         if rec:
                             self._add(rec, inp, img)
                 elif _is_shared(inp) and os.path.exists(inp):
@@ -457,12 +460,11 @@ class Program:
             if t.archive and t.archive not in archives:
                 copy = os.path.join(workdir, "lib", os.path.basename(t.archive))
                 os.makedirs(os.path.dirname(copy), exist_ok=True)
-                if is_thin_archive(t.archive):
+                if t.archive in self._thin:
                     # A copy would still name the user's objects: a regular archive of the same
                     # members in the same order instead, ours in place of the TUs' ("q" keeps
                     # members of the same name apart, as the thin archive does).
-                    members = [os.path.abspath(m) for m in _archive_members(t.archive)]
-                    cmd = [llvm_tool("llvm-ar"), "qcs", copy] + [objs.get(m, m) for m in members]
+                    cmd = [llvm_tool("llvm-ar"), "qcs", copy] + [objs.get(m, m) for m in self._thin[t.archive]]
                 else:
                     shutil.copy2(t.archive, copy)
                     cmd = ([llvm_tool("llvm-ar"), "r", copy]
