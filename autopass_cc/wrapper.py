@@ -694,7 +694,7 @@ def _record_unrecorded(project: str, args: list[str], cwd: str) -> None:
     (buildlog "unrecorded"), so that a session does not rebuild them from an older record.  The
     outputs: ``-o``'s, else each input's ``<stem>.o`` in ``cwd`` (clang's names), response files
     read as clang would.  Configure probes (invocation.is_probe) are left out."""
-    from .invocation import SEPARATE_ARG, expand_response_files
+    from .invocation import SEPARATE_ARG, expand_response_files, is_probe
     args = expand_response_files(args, cwd) or args
     if "-c" not in args:
         return
@@ -712,7 +712,6 @@ def _record_unrecorded(project: str, args: list[str], cwd: str) -> None:
                 skip = True
             elif not a.startswith(("-", "@")) and "." in os.path.basename(a):
                 outs.append(os.path.splitext(os.path.basename(a))[0] + ".o")
-    from .invocation import is_probe
     outs = [os.path.abspath(os.path.join(cwd, o)) for o in outs
             if o not in ("-", os.devnull) and not is_probe(cwd, [o])]
     if outs:
@@ -749,9 +748,8 @@ def _on_link(compiler, args, cwd, project, settings, counters) -> None:
     """Record a link in the build log; with ``on_miss = "link"`` and this link producing the
     configured target, tune first (tuning/onlink.py).  Never raises for a failed session."""
     from . import buildlog
-    from .invocation import classify_link
+    from .invocation import classify_link, is_probe
     link = classify_link(args, cwd)
-    from .invocation import is_probe
     if link is None or is_probe(cwd, [link.output] + list(link.inputs)):
         return  # (libtool's configure links conftest with conftstm.o: seen on FLAC)
     output = os.path.abspath(os.path.join(cwd, link.output))
