@@ -24,12 +24,15 @@ need_apt=()
 for tool in clang-19 opt-19 llvm-profdata-19 ld.lld-19 make cmake ninja autoreconf libtoolize valgrind; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
+# musl's C library, for the compile client below (why: there).
+musl="/usr/lib/$(uname -m)-linux-musl"
+[ -f "$musl/libc.a" ] || need_apt+=("musl-dev")
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "install.sh: installing Debian packages (missing: ${need_apt[*]})"
   sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
   $sudo_ apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq \
-    clang-19 llvm-19 lld-19 make cmake ninja-build autoconf automake libtool valgrind >/dev/null
+    clang-19 llvm-19 lld-19 make cmake ninja-build autoconf automake libtool valgrind musl-dev >/dev/null
 fi
 
 py="${PYTHON:-python3}"
@@ -69,9 +72,19 @@ print("#define AP_PYTHON", c(pyexe))
 print("#define AP_PATHS", c(repr([here] + paths)))
 print("#define AP_TAG", c(os.urandom(6).hex()))   # a new server per install
 PY
+# Static against musl where musl-dev is installed, else static against glibc, else dynamic.  A
+# client starts once per compile, and a static glibc program's start-up detects the CPU's
+# features and caches with dozens of cpuid instructions, each a VM exit on a virtual machine:
+# measured here, 0.67 ms from spawn to exit for an empty static glibc program, 0.11 ms with musl
+# (20 cpuid alone: 0.15 ms); through a cold Ninja -j1 build, 0.49 ms less outside clang per compile
+# (6.96 -> 6.47 ms; bare clang-19 4.1 ms).  Static rather than dynamic: 0.11 ms less per call.
+resource="$(clang-19 -print-resource-dir 2>/dev/null || true)"
 for name in autopass-cc autopass-c++; do
-  # Static where libc.a is installed: no dynamic loading, measured 0.11 ms less per call.
-  if clang-19 -O2 -Wall -static -include "$hdr/client_paths.h" -o "$bindir/$name.client" "$here/autopass_cc/client.c" 2>"$hdr/err" ||
+  if { [ -f "$musl/libc.a" ] && [ -n "$resource" ] &&
+       clang-19 -O2 -Wall -static -nostdinc -isystem "$musl/../../include/$(uname -m)-linux-musl" \
+         -isystem "$resource/include" -nostdlib -include "$hdr/client_paths.h" -o "$bindir/$name.client" \
+         "$musl/crt1.o" "$musl/crti.o" "$here/autopass_cc/client.c" "$musl/libc.a" "$musl/crtn.o" 2>"$hdr/err"; } ||
+     clang-19 -O2 -Wall -static -include "$hdr/client_paths.h" -o "$bindir/$name.client" "$here/autopass_cc/client.c" 2>"$hdr/err" ||
      clang-19 -O2 -Wall -include "$hdr/client_paths.h" -o "$bindir/$name.client" "$here/autopass_cc/client.c" 2>"$hdr/err"; then
     mv "$bindir/$name.client" "$bindir/$name"
   else
@@ -81,6 +94,18 @@ done
 rm -rf "$hdr"
 # Servers of an earlier install stop by themselves (idle, or their code changed); stop them now.
 "$bindir/autopass-cc" server stop >/dev/null 2>&1 || true
+# Under pyenv, `autopass-cc` on PATH is pyenv's shim, a bash script that runs `pyenv exec`:
+# measured here, 74 ms per call through it against 23 ms for the client itself (clang-19: 21 ms),
+# on every compile of a build that says CC=autopass-cc.  The two shims become links to the
+# client; `pyenv rehash` keeps a shim that exists (it only adds missing ones).
+if command -v pyenv >/dev/null 2>&1; then
+  shimdir="$(pyenv root)/shims"
+  case "$bindir" in "$(pyenv root)"/*)
+    for name in autopass-cc autopass-c++; do
+      [ -e "$shimdir/$name" ] && ln -sf "$bindir/$name" "$shimdir/$name"
+    done ;;
+  esac
+fi
 if ! command -v autopass-cc >/dev/null 2>&1; then
   if [ -w /usr/local/bin ]; then
     ln -sf "$bindir/autopass-cc" /usr/local/bin/autopass-cc

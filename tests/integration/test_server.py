@@ -505,3 +505,18 @@ def test_background_priority_is_lowered_only_where_it_can_come_back(monkeypatch)
     assert server._lower_priority() == 0 and calls == [19]
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     assert server._lower_priority() == 0 and calls == [19, 19]
+
+
+def test_the_command_on_path_is_the_client_itself():
+    """What a build that says CC=autopass-cc runs is the installed client, not a script in front of
+    it: a version manager's shim (pyenv's runs `pyenv exec`, ~50 ms per call measured) would
+    cost more than the compile server saves.  install.sh turns pyenv's two shims into links."""
+    # (`python3` through pyenv's shim runs us with the scripts directory put first on PATH by
+    # `pyenv exec`; a build started from the user's shell has no such entry: look past it.)
+    path = os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep)
+                           if d and os.path.realpath(d) != os.path.realpath(SCRIPTS))
+    for name in ("autopass-cc", "autopass-c++"):
+        found = shutil.which(name, path=path)
+        if found is not None:
+            assert os.path.realpath(found) == os.path.realpath(SCRIPTS / name), \
+                f"{name} on PATH is {found}, not the client {SCRIPTS / name}"
