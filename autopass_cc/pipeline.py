@@ -191,6 +191,9 @@ class Policy:
     allow_native: bool = False
     #: -mllvm option names the installed LLVM accepts; None = do not check (unit tests).
     llvm_options: frozenset | None = None
+    #: (family, choice) flags the installed clang does not take cleanly on this host
+    #: (toolchain.host_flag_trouble: ``-march=native`` on some CPUs).
+    host_trouble: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
@@ -334,7 +337,7 @@ def validate(p: Pipeline, policy: Policy = Policy()) -> Pipeline:
     """Check every part of ``p`` against the allowlist and ``policy``; return ``p``.
 
     Raises PipelineError (with ``reason`` one of ``bad-opt-level``, ``unknown-flag``,
-    ``unsafe-math``, ``isa``, ``unknown-knob``, ``knob-unsupported``, ``bad-value``,
+    ``unsafe-math``, ``isa``, ``host``, ``unknown-knob``, ``knob-unsupported``, ``bad-value``,
     ``out-of-range``, ``bad-passes``, ``conflict``, ``bad-profile``).  Whether ``opt-19`` accepts the passes string is checked by
     the session (it needs a process), not here."""
     if p.opt_level is not None and p.opt_level not in OPT_LEVELS:
@@ -350,6 +353,9 @@ def validate(p: Pipeline, policy: Policy = Policy()) -> Pipeline:
         if fam.isa and not policy.allow_native:
             raise PipelineError(f"{' '.join(fam.choices[choice])} changes the instruction set; "
                                 "set allow_native = true to allow it", "isa")
+        if (family, choice) in policy.host_trouble:
+            raise PipelineError(f"the installed clang warns about {' '.join(fam.choices[choice])} on this host",
+                                "host")
     for name, value in p.knobs:
         knob = KNOBS.get(name)
         if knob is None:

@@ -271,3 +271,29 @@ def llvm_option_names(compiler: str) -> frozenset[str]:
         out = subprocess.run([compiler, "-c", src, "-o", os.path.join(d, "t.o"), "-mllvm", "--help-hidden"],
                              capture_output=True, text=True, timeout=120)
     return frozenset(re.findall(r"^\s+--?([A-Za-z0-9][A-Za-z0-9_.-]*)", out.stdout, re.M))
+
+
+def host_flag_trouble(compiler: str) -> frozenset:
+    """The ``(family, choice)`` flag choices of pipeline.FLAG_FAMILIES whose meaning depends on the
+    host (``=native``) and that this compiler does not take cleanly here: a diagnostic from
+    ``COMPILER -Werror ARGV -fsyntax-only -x c /dev/null``.  Why: clang 18-19's ``-march=native``
+    on a CPU whose CPUID reports AVX10.1/256 warns "invalid feature combination: +avx10.1-256; will
+    be promoted to avx10.1-512" (llvm-project PR #132542 retired AVX10/256; seen here on a Xeon and
+    on GitHub's runners, actions/runner-images#14296), which would reach the user's stderr with
+    every compile of a tuned TU and fail a -Werror build.  One clang run (~20 ms) per such choice."""
+    import subprocess
+    from .pipeline import FLAG_FAMILIES
+    out = set()
+    for name, fam in FLAG_FAMILIES.items():
+        for choice, argv in fam.choices.items():
+            if not any("native" in a for a in argv):
+                continue
+            try:
+                r = subprocess.run([compiler, "-Werror", *argv, "-fsyntax-only", "-x", "c", os.devnull],
+                                   capture_output=True, timeout=60)
+                bad = r.returncode != 0 or r.stderr.strip()
+            except (OSError, subprocess.SubprocessError):
+                bad = True
+            if bad:
+                out.add((name, choice))
+    return frozenset(out)

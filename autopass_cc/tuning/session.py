@@ -51,7 +51,7 @@ from ..errors import PipelineError, SessionError
 from ..invocation import Invocation
 from ..pipeline import Pipeline, Policy, validate
 from ..store import open_store
-from ..toolchain import compiler_identity, host_cpu, llvm_option_names
+from ..toolchain import compiler_identity, host_cpu, host_flag_trouble, llvm_option_names
 from .measure import compare, pooled, promising, run_command
 from .program import BinarySwap, BuildFailed, Linked, Program, file_digest, recover
 from .proposers.base import Proposal, SearchState, TrialResult, TUInfo, config_digest
@@ -239,7 +239,8 @@ class Session:
         ident = compiler_identity(prog.tus[0].compiler)
         self.policy = Policy(allow_unsafe_math=self.settings["allow_unsafe_math"],
                              allow_native=self.settings["allow_native"],
-                             llvm_options=llvm_option_names(prog.tus[0].compiler))
+                             llvm_options=llvm_option_names(prog.tus[0].compiler),
+                             host_trouble=host_flag_trouble(prog.tus[0].compiler))
         report = {"session": self.id, "project": self.project, "target": prog.target, "run": self.settings["run"],
                   "budget": self.budget, "seed": self.seed, "metric": self.settings["metric"],
                   "compiler": ident.get("version"), "started": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -103,18 +103,28 @@ def test_every_knob_exists_in_installed_llvm():
 
 def test_every_flag_choice_is_accepted_by_clang(tmp_path):
     """Each allowlisted flag family's choices, as argv, compile with the installed clang-19 without a
-    diagnostic (an option clang does not know, or ignores, is an error here)."""
+    diagnostic (an option clang does not know, or ignores, is an error here) -- or, for a choice
+    that depends on the host (``-march=native``), the host probe sessions use
+    (toolchain.host_flag_trouble) finds the diagnostic and the policy refuses the choice."""
     import shutil
     import subprocess
+    from autopass_cc.toolchain import host_flag_trouble
     if not shutil.which("clang-19"):
         pytest.skip("clang-19 not installed")
+    trouble = host_flag_trouble("clang-19")
     src = tmp_path / "x.c"
     src.write_text("int f(const int *a, int n) { int s = 0; for (int i = 0; i < n; i++) s += a[i] * 3; return s; }\n")
     for name, fam in FLAG_FAMILIES.items():
         for choice, argv in fam.choices.items():
             r = subprocess.run(["clang-19", "-O2", "-Werror", "-Wunused-command-line-argument", *argv, "-c", str(src),
                                 "-o", str(tmp_path / "x.o")], capture_output=True, text=True)
-            assert r.returncode == 0 and not r.stderr, (name, choice, r.stderr)
+            clean = r.returncode == 0 and not r.stderr
+            assert clean == ((name, choice) not in trouble), (name, choice, r.stderr)
+            if not clean:
+                policy = Policy(allow_unsafe_math=True, allow_native=True, host_trouble=trouble)
+                with pytest.raises(PipelineError) as e:
+                    validate(Pipeline().with_flag(name, choice), policy)
+                assert e.value.reason == "host"
 
 
 def test_passes_with_pipeline_only_flags_is_a_conflict():

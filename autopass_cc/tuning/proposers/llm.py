@@ -142,13 +142,13 @@ def allowed_knobs(policy: Policy) -> list[str]:
 def allowed_flag_pairs(policy: Policy) -> list[str]:
     """``"family=choice"`` strings a proposal may use under ``policy``: unsafe-math families only
     with ``allow_unsafe_math`` (their ``off`` choice and ``fp-contract=on`` always), ISA families
-    only with ``allow_native``."""
+    only with ``allow_native``, none the installed clang warns about on this host."""
     out = []
     for fam in FLAG_FAMILIES.values():
         for choice in fam.choices:
             if fam.unsafe and not policy.allow_unsafe_math and choice != "off" and (fam.name, choice) != ("fp-contract", "on"):
                 continue
-            if fam.isa and not policy.allow_native:
+            if fam.isa and not policy.allow_native or (fam.name, choice) in policy.host_trouble:
                 continue
             out.append(f"{fam.name}={choice}")
     return out
