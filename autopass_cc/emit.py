@@ -77,49 +77,81 @@ def _pty_for_stderr():
 
 def run_captured(cmd: list[str], env: dict | None = None, tty: bool = False) -> tuple[int, bytes, bytes]:
     """Run ``cmd`` in the current directory; ``(exit code, stdout, stderr)``.  A negative exit
-    code is the signal that ended it.  ``tty``: give it a pseudo-terminal as stderr."""
-    import _signal
-    env = os.environ if env is None else env
-    out_fd = _memfd("autopass-stdout")
-    pty = _pty_for_stderr() if tty else None
-    err_fd = pty[1] if pty else _memfd("autopass-stderr")
-    try:
-        spawn = os.posix_spawn if os.sep in cmd[0] else os.posix_spawnp
-        pid = spawn(cmd[0], cmd, env, file_actions=[(os.POSIX_SPAWN_DUP2, out_fd, 1),
-                                                    (os.POSIX_SPAWN_DUP2, err_fd, 2)],
-                    setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ))
-        err = b""
-        if pty:
-            os.close(pty[1])
-            chunks = []
+    code is the signal that ended it.  ``tty``: give it a pseudo-terminal as stderr.  Raises
+    OSError when it cannot be started."""
+    return Captured(cmd, env, tty).wait()
+
+
+class Captured:
+    """``cmd`` started in the current directory with its stdout and stderr captured (see the
+    module docstring); :meth:`wait` gives ``(exit code, stdout, stderr)``, :meth:`cancel` ends it.
+    Either releases the descriptors; exactly one of them must be called.  ``env``: the
+    environment (default ours).  Raises OSError when it cannot be started."""
+
+    def __init__(self, cmd: list[str], env: dict | None = None, tty: bool = False):
+        import _signal
+        env = os.environ if env is None else env
+        self.out_fd = _memfd("autopass-stdout")
+        self.pty = _pty_for_stderr() if tty else None
+        self.err_fd = self.pty[1] if self.pty else _memfd("autopass-stderr")
+        try:
+            spawn = os.posix_spawn if os.sep in cmd[0] else os.posix_spawnp
+            self.pid = spawn(cmd[0], cmd, env, file_actions=[(os.POSIX_SPAWN_DUP2, self.out_fd, 1),
+                                                             (os.POSIX_SPAWN_DUP2, self.err_fd, 2)],
+                             setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ))
+        except BaseException:
+            if self.pty:
+                os.close(self.pty[1])
+            self._close()
+            raise
+        if self.pty:
+            os.close(self.pty[1])
+
+    def wait(self) -> tuple[int, bytes, bytes]:
+        """Wait for the command: ``(exit code, stdout bytes, stderr bytes)``; a negative exit code
+        is the signal that ended it."""
+        try:
+            err = b""
+            if self.pty:
+                chunks = []
+                while True:
+                    try:
+                        b = os.read(self.pty[0], 65536)
+                    except OSError:  # EIO: every slave descriptor closed
+                        break
+                    if not b:
+                        break
+                    chunks.append(b)
+                err = b"".join(chunks)
             while True:
                 try:
-                    b = os.read(pty[0], 65536)
-                except OSError:  # EIO: every slave descriptor closed
+                    _, status = os.waitpid(self.pid, 0)
                     break
-                if not b:
+                except ChildProcessError:
+                    status = 0
                     break
-                chunks.append(b)
-            err = b"".join(chunks)
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                break
-            except ChildProcessError:
-                status = 0
-                break
-            except InterruptedError:
-                continue
-        out = _read_all(out_fd)
-        if not pty:
-            err = _read_all(err_fd)
-        return os.waitstatus_to_exitcode(status), out, err
-    finally:
-        os.close(out_fd)
-        if pty:
-            os.close(pty[0])
-        else:
-            os.close(err_fd)
+                except InterruptedError:
+                    continue
+            out = _read_all(self.out_fd)
+            if not self.pty:
+                err = _read_all(self.err_fd)
+            return os.waitstatus_to_exitcode(status), out, err
+        finally:
+            self._close()
+
+    def cancel(self) -> None:
+        """End the command (SIGTERM: clang removes the outputs it has begun, as LLVM's
+        RemoveFileOnSignal registers them; checked with clang-19 killed at 1-80 ms into a
+        compile: no file left) and wait for it; its output is dropped."""
+        try:
+            os.kill(self.pid, 15)
+        except OSError:
+            pass
+        self.wait()
+
+    def _close(self) -> None:
+        os.close(self.out_fd)
+        os.close(self.pty[0] if self.pty else self.err_fd)
 
 
 def tuned_args(args: list[str], pipeline: Pipeline) -> list[str]:

@@ -520,3 +520,33 @@ def test_the_command_on_path_is_the_client_itself():
         if found is not None:
             assert os.path.realpath(found) == os.path.realpath(SCRIPTS / name), \
                 f"{name} on PATH is {found}, not the client {SCRIPTS / name}"
+
+
+def test_compile_started_early_is_cancelled_on_a_hit(work, env, srv, tmp_path):
+    """After a miss, a worker starts clang before its lookups finish (wrapper._start_early); when
+    the lookup then hits, that compile is ended and the object comes from the cache: the same bytes,
+    no temporary file of clang's left beside the output or in the cache, the hit counted.  A
+    compiler in front of clang-19 logs each compile it starts."""
+    log = tmp_path / "starts.log"
+    cc = tmp_path / "bin" / "clang-19"
+    cc.parent.mkdir()
+    cc.write_text(f'#!/bin/sh\ncase " $* " in *" -c "*) echo "$$ $*" >> {log};; esac\nexec {CLANG} "$@"\n')
+    cc.chmod(0o755)
+    start(env, work, srv)
+    args = ["-O2", "-c", "x.c", "-o", "x.o"]
+    assert run([AP_CC, cc] + args, work, env).returncode == 0     # a miss: the worker starts early next time
+    first = (work / "x.o").read_bytes()
+    before = set(os.listdir(work))
+    for _ in range(4):  # (a call may reach a worker that has not seen the miss: it starts early too)
+        (work / "x.o").unlink()
+        r = run([AP_CC, cc] + args, work, env)
+        assert r.returncode == 0 and not r.stderr, r.stderr
+        assert (work / "x.o").read_bytes() == first
+    assert set(os.listdir(work)) == before
+    s = json.loads(run([AP_CC, "stats", "--json"], work, env).stdout)
+    assert (s["object_misses"], s["object_hits"]) == (1, 4), s
+    starts = log.read_text().splitlines()
+    assert len(starts) >= 2 and all("-dependency-dot" in line for line in starts), starts  # >= 1 started, cancelled
+    leftovers = [f for f in os.listdir(os.path.join(env["AUTOPASS_CACHE_DIR"], "objects", "tmp"))
+                 if f.endswith((".dot", ".hdr"))]
+    assert leftovers == []
