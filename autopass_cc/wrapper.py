@@ -699,6 +699,12 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
             started.cancel()  # a way out that did not use it (a pass-through, an error): before the exec
 
 
+#: Options with which clang's driver runs the compiler proper or the assembler as child processes
+#: (clang -ccc-print-phases; "-fintegrated-cc1" is clang's default since LLVM 10): SIGTERM to the
+#: driver would not end them, and they could write the object after a cancel.
+_DRIVER_CHILDREN = frozenset({"-fno-integrated-cc1", "-no-integrated-as", "-fno-integrated-as"})
+
+
 class _Early:
     """A compile of the user's command (plus the object cache's listing arguments) started before
     the lookups have decided it is needed (:func:`_start_early`)."""
@@ -738,6 +744,9 @@ def _start_early(compiler, inv, args, store, settings):
     or it is off)."""
     if not EARLY_START[0] or not settings.get("object_cache", True) or inv.source == "-":
         return None  # (a compile reading stdin is never started twice)
+    if os.environ.get("CCC_OVERRIDE_OPTIONS") or any(
+            a in _DRIVER_CHILDREN or a.startswith("-save-temps") for a in args):
+        return None  # the driver would run cc1 or the assembler as processes a cancel may not end
     from . import cachekey
     from .store import OBJECTS_DIR
     if cachekey.object_cache_refusal(inv, os.environ):

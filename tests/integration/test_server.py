@@ -550,3 +550,22 @@ def test_compile_started_early_is_cancelled_on_a_hit(work, env, srv, tmp_path):
     leftovers = [f for f in os.listdir(os.path.join(env["AUTOPASS_CACHE_DIR"], "objects", "tmp"))
                  if f.endswith((".dot", ".hdr"))]
     assert leftovers == []
+
+
+def test_no_early_start_where_the_driver_runs_children(work, env, srv, tmp_path):
+    """With -fno-integrated-cc1 (or an external assembler) clang's driver runs the compiler proper
+    as a child that a SIGTERM to the driver does not end -- measured: the object still appeared --
+    so such a compile is never started before its lookups: one compile for a miss and a hit."""
+    log = tmp_path / "starts.log"
+    cc = tmp_path / "bin" / "clang-19"
+    cc.parent.mkdir()
+    cc.write_text(f'#!/bin/sh\ncase " $* " in *" -c "*) echo "$$ $*" >> {log};; esac\nexec {CLANG} "$@"\n')
+    cc.chmod(0o755)
+    start(env, work, srv)
+    args = ["-O2", "-fno-integrated-cc1", "-c", "x.c", "-o", "x.o"]
+    for _ in range(3):
+        assert run([AP_CC, cc] + args, work, env).returncode == 0
+        (work / "x.o").unlink()
+    s = json.loads(run([AP_CC, "stats", "--json"], work, env).stdout)
+    assert (s["object_misses"], s["object_hits"]) == (1, 2), s
+    assert len(log.read_text().splitlines()) == 1
