@@ -705,6 +705,23 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
 _DRIVER_CHILDREN = frozenset({"-fno-integrated-cc1", "-no-integrated-as", "-fno-integrated-as"})
 
 
+_EXECUTABLE_FILES: dict = {}
+
+
+def _is_executable_file(path: str) -> bool:
+    """True when ``path`` (resolved) is an ELF file, not a script (``#!``) that may run the real
+    compiler as its child; remembered per process by path."""
+    known = _EXECUTABLE_FILES.get(path)
+    if known is None:
+        try:
+            with open(path, "rb") as f:
+                known = f.read(4) == b"\x7fELF"
+        except OSError:
+            known = False
+        _EXECUTABLE_FILES[path] = known
+    return known
+
+
 class _Early:
     """A compile of the user's command (plus the object cache's listing arguments) started before
     the lookups have decided it is needed (:func:`_start_early`)."""
@@ -747,6 +764,8 @@ def _start_early(compiler, inv, args, store, settings):
     if os.environ.get("CCC_OVERRIDE_OPTIONS") or any(
             a in _DRIVER_CHILDREN or a.startswith("-save-temps") for a in args):
         return None  # the driver would run cc1 or the assembler as processes a cancel may not end
+    if not _is_executable_file(compiler):
+        return None  # a script in front of clang may run it as a child that a cancel does not end
     from . import cachekey
     from .store import OBJECTS_DIR
     if cachekey.object_cache_refusal(inv, os.environ):

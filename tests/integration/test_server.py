@@ -522,16 +522,31 @@ def test_the_command_on_path_is_the_client_itself():
                 f"{name} on PATH is {found}, not the client {SCRIPTS / name}"
 
 
+def _logging_clang(tmp_path, log) -> Path:
+    """An executable (ELF, as the early start wants: wrapper._is_executable_file) named clang-19
+    that appends its arguments to ``log`` when they compile (-c), then exec-s clang-19."""
+    src = tmp_path / "logcc.c"
+    src.write_text(
+        '#include <stdio.h>\n#include <string.h>\n#include <unistd.h>\n'
+        'int main(int argc, char **argv) {\n'
+        '  for (int i = 1; i < argc; i++) if (!strcmp(argv[i], "-c")) {\n'
+        f'    FILE *f = fopen("{log}", "a");\n'
+        '    for (int j = 1; j < argc; j++) fprintf(f, "%s ", argv[j]);\n'
+        '    fputc(10, f); fclose(f); break; }\n'
+        f'  argv[0] = "{CLANG}"; execv("{CLANG}", argv); return 127; }}\n')
+    cc = tmp_path / "bin" / "clang-19"
+    cc.parent.mkdir()
+    subprocess.run([CLANG, "-O1", str(src), "-o", str(cc)], check=True)
+    return cc
+
+
 def test_compile_started_early_is_cancelled_on_a_hit(work, env, srv, tmp_path):
     """After a miss, a worker starts clang before its lookups finish (wrapper._start_early); when
     the lookup then hits, that compile is ended and the object comes from the cache: the same bytes,
     no temporary file of clang's left beside the output or in the cache, the hit counted.  A
     compiler in front of clang-19 logs each compile it starts."""
     log = tmp_path / "starts.log"
-    cc = tmp_path / "bin" / "clang-19"
-    cc.parent.mkdir()
-    cc.write_text(f'#!/bin/sh\ncase " $* " in *" -c "*) echo "$$ $*" >> {log};; esac\nexec {CLANG} "$@"\n')
-    cc.chmod(0o755)
+    cc = _logging_clang(tmp_path, log)
     start(env, work, srv)
     args = ["-O2", "-c", "x.c", "-o", "x.o"]
     assert run([AP_CC, cc] + args, work, env).returncode == 0     # a miss: the worker starts early next time
@@ -557,12 +572,27 @@ def test_no_early_start_where_the_driver_runs_children(work, env, srv, tmp_path)
     as a child that a SIGTERM to the driver does not end -- measured: the object still appeared --
     so such a compile is never started before its lookups: one compile for a miss and a hit."""
     log = tmp_path / "starts.log"
-    cc = tmp_path / "bin" / "clang-19"
-    cc.parent.mkdir()
-    cc.write_text(f'#!/bin/sh\ncase " $* " in *" -c "*) echo "$$ $*" >> {log};; esac\nexec {CLANG} "$@"\n')
-    cc.chmod(0o755)
+    cc = _logging_clang(tmp_path, log)
     start(env, work, srv)
     args = ["-O2", "-fno-integrated-cc1", "-c", "x.c", "-o", "x.o"]
+    for _ in range(3):
+        assert run([AP_CC, cc] + args, work, env).returncode == 0
+        (work / "x.o").unlink()
+    s = json.loads(run([AP_CC, "stats", "--json"], work, env).stdout)
+    assert (s["object_misses"], s["object_hits"]) == (1, 2), s
+    assert len(log.read_text().splitlines()) == 1
+
+
+def test_no_early_start_through_a_script_in_front_of_clang(work, env, srv, tmp_path):
+    """A compiler that is a script may run clang as its child, which a cancel of the script would not
+    end: such a compile is never started before its lookups (one compile for a miss and two hits)."""
+    log = tmp_path / "starts.log"
+    cc = tmp_path / "bin" / "clang-19"
+    cc.parent.mkdir()
+    cc.write_text(f'#!/bin/sh\ncase " $* " in *" -c "*) echo "$*" >> {log};; esac\n{CLANG} "$@"\n')
+    cc.chmod(0o755)
+    start(env, work, srv)
+    args = ["-O2", "-c", "x.c", "-o", "x.o"]
     for _ in range(3):
         assert run([AP_CC, cc] + args, work, env).returncode == 0
         (work / "x.o").unlink()
