@@ -239,9 +239,10 @@ def _group_counters(counters: dict) -> dict:
     stale = counters.get("hit:stale", 0)
     passthrough = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("passthrough:")}
     errors = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("error:")}
+    uncacheable = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("uncacheable:")}
     return {"hits": hits + stale, "stale_hits": stale, "misses": counters.get("miss", 0),
             "object_hits": counters.get("object_hit", 0), "object_misses": counters.get("object_miss", 0),
-            "object_uncacheable": counters.get("object_uncacheable", 0),
+            "object_uncacheable": counters.get("object_uncacheable", 0), "object_uncacheable_by_reason": uncacheable,
             "passthrough": sum(passthrough.values()), "passthrough_by_reason": passthrough,
             "internal_errors": sum(errors.values()), "errors_by_kind": errors, "links": counters.get("links", 0),
             "one_step_links": counters.get("one_step_links", 0),
@@ -286,8 +287,9 @@ def stats(as_json, zero):
             ("tuned-pipeline cache misses", f"{data['misses']} (compiles of TUs no session had examined: your flags)"
              if data["misses"] else 0),
             ("object cache hits", data["object_hits"]), ("object cache misses", data["object_misses"]),
-            ("  not cacheable", data["object_uncacheable"]), ("objects cached", data["objects_cached"]),
-            ("pass-throughs", data["passthrough"])]
+            ("  not cacheable", data["object_uncacheable"])]
+    rows += [(f"    {k}", v) for k, v in sorted(data["object_uncacheable_by_reason"].items(), key=lambda kv: -kv[1])]
+    rows += [("objects cached", data["objects_cached"]), ("pass-throughs", data["passthrough"])]
     rows += [(f"  {k}", v) for k, v in sorted(data["passthrough_by_reason"].items(), key=lambda kv: -kv[1])]
     rows += [("multi-source compiles split", data["multi_source_splits"]),
              ("links recorded", data["links"]), ("  one-step builds split", data["one_step_links"]),

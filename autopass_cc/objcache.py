@@ -132,6 +132,20 @@ def read_source(path: str) -> tuple[str | None, str | None]:
 
 
 # ---- which files a compile read ----------------------------------------------------------------
+#: Reasons whose text goes on with a path or a name (dropped for the counter's label).
+_REASON_PREFIXES = ("input too new", "unreadable input", "ambiguous file name", "source unreadable")
+
+
+def reason_label(why: str) -> str:
+    """A reason a compile cannot be cached (this module's, cachekey.object_cache_refusal's) as a
+    counter label: the same for every file, e.g. ``"input too new /src/gen.h"`` -> ``"input too
+    new"``, ``"option -MJ"`` kept as it is."""
+    for prefix in _REASON_PREFIXES:
+        if why.startswith(prefix):
+            return prefix
+    return why
+
+
 def listing_args(base: str, forced_includes: bool) -> list[str]:
     """Arguments that make clang list the files it reads (see the module docstring); ``base`` is
     a private temporary path prefix."""

@@ -398,7 +398,7 @@ class _ObjectCache:
         if not why:
             src_digest, why = objcache.read_source(inv.source)
         if why:
-            self.counters.incr("object_uncacheable")
+            self._uncacheable(why)
             return
         self.depfile = dep
         self.direct = cachekey.direct_key(inv, ident, cwd, cplusplus=cplusplus, native_cpu=native,
@@ -416,6 +416,12 @@ class _ObjectCache:
             if not self.records:
                 self.counters.incr("error:corrupt-manifest")
             self.rec, self.refreshed = objcache.match(self.records)
+
+    def _uncacheable(self, why: str) -> None:
+        """Count a compile the object cache cannot hold, and why (``stats``: by reason)."""
+        from .objcache import reason_label
+        self.counters.incr("object_uncacheable")
+        self.counters.incr("uncacheable:" + reason_label(why))
 
     def _trouble(self, e: BaseException) -> None:
         from .store import error_kind
@@ -520,7 +526,7 @@ class _ObjectCache:
         if paths is not None and captured is not None:
             files, why = objcache.scan(paths, start_ns, self.objs.get_many_inline, learnt)
         if files is None:
-            self.counters.incr("object_uncacheable")
+            self._uncacheable(why or "object or dependency file not as written")
             return
         obj, dep = captured
         content = cachekey.content_key(self.direct, [(f[0], f[5]) for f in files])

@@ -178,6 +178,9 @@ def test_time_macros_are_not_cached(work, env):
         assert r.returncode == 0
     s = stats(env, work)
     assert s["object_hits"] == 0 and s["objects_cached"] == 0 and s["object_uncacheable"] == 2
+    assert s["object_uncacheable_by_reason"] == {"uses __DATE__": 2}, s
+    text = run([AP_CC, "stats"], work, env).stdout.decode()
+    assert "    uses __DATE__  " in text and text.index("not cacheable") < text.index("uses __DATE__"), text
 
 
 def test_too_new_header_is_not_recorded(work, env):
@@ -189,6 +192,7 @@ def test_too_new_header_is_not_recorded(work, env):
     run([AP_CC, "-O2", "-c", "x.c", "-o", "x.o"], work, env)
     s = stats(env, work)
     assert s["objects_cached"] == 0 and s["object_uncacheable"] == 1
+    assert s["object_uncacheable_by_reason"] == {"input too new": 1}, s  # (the path is not in the label)
 
 
 def test_disabled_by_environment_and_config(work, env):
