@@ -102,7 +102,7 @@ if command -v pyenv >/dev/null 2>&1; then
   shimdir="$(pyenv root)/shims"
   case "$bindir" in "$(pyenv root)"/*)
     for name in autopass-cc autopass-c++; do
-      [ -e "$shimdir/$name" ] && ln -sf "$bindir/$name" "$shimdir/$name"
+      if [ -e "$shimdir/$name" ]; then ln -sf "$bindir/$name" "$shimdir/$name"; fi
     done ;;
   esac
 fi
