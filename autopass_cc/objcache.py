@@ -155,6 +155,25 @@ def listing_args(base: str, forced_includes: bool) -> list[str]:
     return out
 
 
+def new_listing(objects_dir: str, inv) -> tuple[str, list[str]]:
+    """A private temporary path prefix under ``<objects_dir>/tmp`` for the list of files one
+    compile reads, and the arguments that make clang write it there: ``(base, args)``.  Raises
+    OSError when that directory cannot be made."""
+    tmp = os.path.join(objects_dir, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    base = os.path.join(tmp, f"{os.getpid()}-{os.urandom(4).hex()}")
+    return base, listing_args(base, bool(forced_includes(inv)))
+
+
+def remove_listing(base: str) -> None:
+    """Remove what the arguments of :func:`new_listing` made clang write (if it did)."""
+    for ext in (".dot", ".hdr"):
+        try:
+            os.unlink(base + ext)
+        except OSError:
+            pass
+
+
 def forced_includes(inv) -> list[str]:
     """The ``-include``/``-imacros`` files of a compile, as written."""
     out, args = [], list(inv.args)

@@ -472,22 +472,17 @@ class _ObjectCache:
         from . import objcache
         if not self.on:
             return []
-        tmp = os.path.join(self.objs.directory, "tmp")
         try:
-            os.makedirs(tmp, exist_ok=True)
+            self.base, args = objcache.new_listing(self.objs.directory, self.inv)
         except OSError as e:
             self._trouble(e)
             return []
-        self.base = os.path.join(tmp, f"{os.getpid()}-{os.urandom(4).hex()}")
-        return objcache.listing_args(self.base, bool(objcache.forced_includes(self.inv)))
+        return args
 
     def cleanup(self) -> None:
         if self.base:
-            for ext in (".dot", ".hdr"):
-                try:
-                    os.unlink(self.base + ext)
-                except OSError:
-                    pass
+            from .objcache import remove_listing
+            remove_listing(self.base)
 
     def capture(self, start_ns: int):
         """Read what a successful compile wrote: ``(object bytes, depfile bytes or None)``, or None
@@ -748,11 +743,8 @@ class _Early:
         self.remove_listing()
 
     def remove_listing(self) -> None:
-        for ext in (".dot", ".hdr"):
-            try:
-                os.unlink(self.base + ext)
-            except OSError:
-                pass
+        from .objcache import remove_listing
+        remove_listing(self.base)
 
 
 def _start_early(compiler, inv, args, store, settings):
@@ -778,13 +770,10 @@ def _start_early(compiler, inv, args, store, settings):
         return None
     from . import objcache
     from .emit import Captured
-    tmp = os.path.join(store.directory, OBJECTS_DIR, "tmp")
     try:
-        os.makedirs(tmp, exist_ok=True)
+        base, extra = objcache.new_listing(os.path.join(store.directory, OBJECTS_DIR), inv)
     except OSError:
         return None  # (the plan finds out why and says so)
-    base = os.path.join(tmp, f"{os.getpid()}-{os.urandom(4).hex()}")
-    extra = objcache.listing_args(base, bool(objcache.forced_includes(inv)))
     import _signal
     _signal.signal(_signal.SIGINT, _signal.SIG_DFL)  # Ctrl-C ends us as it ends clang: no traceback
     env = {**os.environ, DEPTH_VAR: str(_depth() + 1)}
