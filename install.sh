@@ -91,6 +91,15 @@ for name in autopass-cc autopass-c++; do
     echo "install.sh: could not build the compile client ($(head -1 "$hdr/err")); using the Python launchers" >&2
   fi
 done
+# The compiler fork server library (autopass_cc/forkserver.c): preloaded into the real compiler,
+# it lets a compile start as a fork of an already-initialised clang (measured here: 25.5 ms -> 8.3
+# ms for `clang-19 -O3 -c` of an empty file).  Without it, compiles are exec-ed as before.
+if ! clang-19 -O2 -Wall -shared -fPIC -o "$here/autopass_cc/libautopass-forkserver.so.tmp" "$here/autopass_cc/forkserver.c" -ldl 2>"$hdr/err"; then
+  echo "install.sh: could not build the compiler fork server ($(head -1 "$hdr/err")); compiles are exec-ed" >&2
+  rm -f "$here/autopass_cc/libautopass-forkserver.so.tmp"
+else
+  mv "$here/autopass_cc/libautopass-forkserver.so.tmp" "$here/autopass_cc/libautopass-forkserver.so"
+fi
 rm -rf "$hdr"
 # Servers of an earlier install stop by themselves (idle, or their code changed); stop them now.
 "$bindir/autopass-cc" server stop >/dev/null 2>&1 || true

@@ -247,7 +247,7 @@ def _group_counters(counters: dict) -> dict:
             "internal_errors": sum(errors.values()), "errors_by_kind": errors, "links": counters.get("links", 0),
             "one_step_links": counters.get("one_step_links", 0),
             "multi_source_splits": counters.get("multi_source_splits", 0),
-            "served_by_server": counters.get("served", 0)}
+            "served_by_server": counters.get("served", 0), "compiles_forked": counters.get("forked", 0)}
 
 
 @cli.command()
@@ -294,6 +294,7 @@ def stats(as_json, zero):
     rows += [("multi-source compiles split", data["multi_source_splits"]),
              ("links recorded", data["links"]), ("  one-step builds split", data["one_step_links"]),
              ("calls served by the compile server", data["served_by_server"]),
+             ("  compiles started by a fork server", data["compiles_forked"]),
              ("internal errors", data["internal_errors"])]
     rows += [(f"  {k}", v) for k, v in sorted(data["errors_by_kind"].items())]
     rows += [("TUs examined by sessions", f"{data['tuned_tus']} ({data['tuned_tus_faster']} with a faster pipeline, "

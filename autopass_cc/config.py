@@ -57,12 +57,13 @@ DEFAULTS: dict = {
     "pgo": True,               # record an instrumentation profile of the run: candidates may use it
     "cache_size": 2 * 1024 ** 3,   # bytes (the object cache; least-recently-used eviction beyond it)
     "object_cache": True,      # cache compiled objects (objcache.py); AUTOPASS_OBJECT_CACHE=0 turns it off
+    "fork_server": True,       # start compiles as forks of an initialised compiler (forkserver.py)
     "llm": {},                 # base_url, model, api_key, timeout, max_calls, schema_mode ...
 }
 
 _INT_KEYS = {"budget", "seed", "min_rounds", "max_rounds", "confirm_rounds", "max_tus", "cache_size"}
 _FLOAT_KEYS = {"run_timeout", "confidence", "min_gain"}
-_BOOL_KEYS = {"allow_unsafe_math", "allow_native", "object_cache", "pgo"}
+_BOOL_KEYS = {"allow_unsafe_math", "allow_native", "object_cache", "pgo", "fork_server"}
 _CHOICES = {"on_miss": ("off", "link"), "proposer": ("auto", "offline", "random", "llm"),
             "metric": ("cpu", "wall"), "profile": ("auto", "callgrind", "none")}
 

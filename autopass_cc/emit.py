@@ -75,30 +75,45 @@ def _pty_for_stderr():
     return master, slave
 
 
-def run_captured(cmd: list[str], env: dict | None = None, tty: bool = False) -> tuple[int, bytes, bytes]:
+#: In a compile server's worker, its forkserver.Client (set by server.py): commands started with
+#: ``forkable`` go through a fork server of their executable when one is up.
+FORK_SERVERS = None
+#: Commands started through a fork server by this process, not yet counted (wrapper.py adds them
+#: to the call's counters).
+FORKED = [0]
+
+
+def run_captured(cmd: list[str], env: dict | None = None, tty: bool = False,
+                 forkable: bool = False) -> tuple[int, bytes, bytes]:
     """Run ``cmd`` in the current directory; ``(exit code, stdout, stderr)``.  A negative exit
-    code is the signal that ended it.  ``tty``: give it a pseudo-terminal as stderr.  Raises
-    OSError when it cannot be started."""
-    return Captured(cmd, env, tty).wait()
+    code is the signal that ended it.  ``tty``: give it a pseudo-terminal as stderr;
+    ``forkable``: see :class:`Captured`.  Raises OSError when it cannot be started."""
+    return Captured(cmd, env, tty, forkable).wait()
 
 
 class Captured:
     """``cmd`` started in the current directory with its stdout and stderr captured (see the
     module docstring); :meth:`wait` gives ``(exit code, stdout, stderr)``, :meth:`cancel` ends it.
     Either releases the descriptors; exactly one of them must be called.  ``env``: the
-    environment (default ours).  Raises OSError when it cannot be started."""
+    environment (default ours).  ``forkable``: it may run as a fork of a fork server of
+    ``cmd[0]`` (:data:`FORK_SERVERS`; the caller vouches that it does not read standard input,
+    which a compile run again after a fork server died could not read twice).  Raises OSError
+    when it cannot be started."""
 
-    def __init__(self, cmd: list[str], env: dict | None = None, tty: bool = False):
-        import _signal
+    def __init__(self, cmd: list[str], env: dict | None = None, tty: bool = False, forkable: bool = False):
         env = os.environ if env is None else env
+        self.cmd, self.env, self.forked, self.cancelled = cmd, env, None, False
         self.out_fd = _memfd("autopass-stdout")
         self.pty = _pty_for_stderr() if tty else None
         self.err_fd = self.pty[1] if self.pty else _memfd("autopass-stderr")
         try:
-            spawn = os.posix_spawn if os.sep in cmd[0] else os.posix_spawnp
-            self.pid = spawn(cmd[0], cmd, env, file_actions=[(os.POSIX_SPAWN_DUP2, self.out_fd, 1),
-                                                             (os.POSIX_SPAWN_DUP2, self.err_fd, 2)],
-                             setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ))
+            if forkable and FORK_SERVERS is not None:
+                self.forked = FORK_SERVERS.run(cmd, env, self.out_fd, self.err_fd)
+            if self.forked is not None:
+                self.pid = self.forked.pid
+                FORKED[0] += 1
+            else:
+                self.pid = self._spawn()
         except BaseException:
             if self.pty:
                 os.close(self.pty[1])
@@ -107,29 +122,31 @@ class Captured:
         if self.pty:
             os.close(self.pty[1])
 
+    def _spawn(self) -> int:
+        import _signal
+        cmd = self.cmd
+        spawn = os.posix_spawn if os.sep in cmd[0] else os.posix_spawnp
+        return spawn(cmd[0], cmd, self.env, file_actions=[(os.POSIX_SPAWN_DUP2, self.out_fd, 1),
+                                                          (os.POSIX_SPAWN_DUP2, self.err_fd, 2)],
+                     setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ))
+
     def wait(self) -> tuple[int, bytes, bytes]:
         """Wait for the command: ``(exit code, stdout bytes, stderr bytes)``; a negative exit code
         is the signal that ended it."""
         try:
-            err = b""
-            if self.pty:
-                chunks = []
-                while True:
-                    try:
-                        b = os.read(self.pty[0], 65536)
-                    except OSError:  # EIO: every slave descriptor closed
-                        break
-                    if not b:
-                        break
-                    chunks.append(b)
-                err = b"".join(chunks)
-            while True:
+            err = self._read_pty() if self.pty else b""
+            status = self.forked.wait_status() if self.forked is not None else None
+            if self.forked is not None and status is None:
+                if self.cancelled:
+                    status = 15  # (as if ended by the SIGTERM sent)
+                else:
+                    self._again()
+            self.forked = None
+            while status is None:
                 try:
                     _, status = os.waitpid(self.pid, 0)
-                    break
                 except ChildProcessError:
                     status = 0
-                    break
                 except InterruptedError:
                     continue
             out = _read_all(self.out_fd)
@@ -139,10 +156,38 @@ class Captured:
         finally:
             self._close()
 
+    def _read_pty(self) -> bytes:
+        chunks = []
+        while True:
+            try:
+                b = os.read(self.pty[0], 65536)
+            except OSError:  # EIO: every slave descriptor closed
+                break
+            if not b:
+                break
+            chunks.append(b)
+        return b"".join(chunks)
+
+    def _again(self) -> None:
+        """The fork server ended before it reported how the compile it started ended (that
+        compile has ended too, forkserver.Forked): run the command again as a child of ours, its
+        output so far dropped.  Its stderr then goes to a file even where it went to a
+        pseudo-terminal (whose every slave descriptor is closed by now): in this rare case clang
+        writes its diagnostics without colours."""
+        if self.pty:
+            os.close(self.pty[0])
+            self.pty = None
+            self.err_fd = _memfd("autopass-stderr")
+        for fd in (self.out_fd, self.err_fd):
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)  # (the offset is shared with the descriptors the compile had)
+        self.pid = self._spawn()
+
     def cancel(self) -> None:
         """End the command (SIGTERM: clang removes the outputs it has begun, as LLVM's
         RemoveFileOnSignal registers them; checked with clang-19 killed at 1-80 ms into a
         compile: no file left) and wait for it; its output is dropped."""
+        self.cancelled = True
         try:
             os.kill(self.pid, 15)
         except OSError:
@@ -238,9 +283,9 @@ class _Done(namedtuple("_Done", "returncode stdout stderr")):
 
 
 def _run(cmd: list[str], cwd: str, capture: bool, env: dict | None = None, tty: bool = False,
-         timeout_s: float | None = None):
+         timeout_s: float | None = None, forkable: bool = False):
     if capture and timeout_s is None and (cwd in (".", "") or os.path.realpath(cwd) == os.getcwd()):
-        return _Done(*run_captured(cmd, env=env, tty=tty))
+        return _Done(*run_captured(cmd, env=env, tty=tty, forkable=forkable))
     import subprocess
     try:
         return subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, env=env, timeout=timeout_s,
@@ -254,7 +299,7 @@ def _run(cmd: list[str], cwd: str, capture: bool, env: dict | None = None, tty: 
 def compile_tu(compiler: str, inv: Invocation, args: list[str], pipeline: Pipeline, cwd: str, *,
                output: str | None = None, extra: list[str] | None = None, capture: bool = True,
                opt_tool: str | None = None, env: dict | None = None, tty: bool = False,
-               timeout_s: float | None = None) -> CompileResult:
+               timeout_s: float | None = None, forkable: bool = False) -> CompileResult:
     """Compile one TU with ``pipeline``.
 
     ``args``: the argv after the compiler (the user's, or :func:`retarget`-ed ones); ``output``:
@@ -262,12 +307,13 @@ def compile_tu(compiler: str, inv: Invocation, args: list[str], pipeline: Pipeli
     front-end step (e.g. ``-fsave-optimization-record``); ``env``: the compiler's environment;
     ``tty``: capture stderr through a pseudo-terminal (run_captured); ``timeout_s``: seconds each
     command may take before it is killed (a result with exit code -9 and a last stderr line saying
-    so; None: no limit, as for the user's own compiles).  Returns a CompileResult; never raises
+    so; None: no limit, as for the user's own compiles); ``forkable``: the commands may run through
+    fork servers (:class:`Captured`).  Returns a CompileResult; never raises
     for a failing compile (CompilerNotFound if ``opt-19`` is needed and missing)."""
     output = output or inv.output
     front = [compiler] + tuned_args(args, pipeline) + list(extra or [])
     if pipeline.passes is None:
-        r = _run(front, cwd, capture, env, tty, timeout_s)
+        r = _run(front, cwd, capture, env, tty, timeout_s, forkable)
         return CompileResult(r.returncode, r.stdout or b"", r.stderr or b"", [front])
     from .toolchain import llvm_tool
     opt = opt_tool or llvm_tool("opt")
@@ -284,7 +330,7 @@ def compile_tu(compiler: str, inv: Invocation, args: list[str], pipeline: Pipeli
             if cmd is step2:
                 cmd[1:1] = opt_target_args(out_abs, inv.codegen_args)
             cmds.append(cmd)
-            r = _run(cmd, cwd, True, env, tty, timeout_s)
+            r = _run(cmd, cwd, True, env, tty, timeout_s, forkable)
             stdout += r.stdout or b""
             stderr += r.stderr or b""
             if r.returncode != 0:

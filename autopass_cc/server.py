@@ -81,6 +81,7 @@ IDLE_S = 600.0
 PRELOAD = ("autopass_cc.wrapper", "autopass_cc.invocation", "autopass_cc.cachekey", "autopass_cc.store",
            "autopass_cc.objcache", "autopass_cc.emit", "autopass_cc.config", "autopass_cc.toolchain",
            "autopass_cc.buildlog", "autopass_cc.pipeline", "autopass_cc.errors", "autopass_cc.onestep",
+           "autopass_cc.forkserver", "socket", "struct",
            "subprocess", "sqlite3", "hashlib", "marshal", "select", "json", "tomllib", "fcntl", "resource",
     "_sha1", "_sha256", "_blake2")
 
@@ -319,9 +320,16 @@ def _cache_to_open(hint: str, default: str) -> str:
         return default
 
 
+#: Seconds a fork server must have run for another to be started on its socket once it ends
+#: (forkserver.py); one that ended sooner did not come up.
+FORK_SERVER_RETRY_S = 10.0
+
 #: Children forked ahead of time, each waiting in accept(): a call does not wait for a fork
 #: (measured here: accept -> child ready took 2.2 ms when forking per call, of a ~5 ms overhead).
 SPARES = 2
+#: Spares failing before their first call within 10 s that make the server stop (its clients
+#: then fall back to the standalone wrapper).
+SPARES_FAILING = 8
 #: Calls one worker serves in its own process before it ends (the server forks a fresh one):
 #: bounds what a long-lived process may accumulate.
 WORKER_CALLS = 1000
@@ -362,6 +370,8 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
     seen = _mtime(hint)  # (before reading it: a change in between is seen at the next tick)
     cache = _cache_to_open(hint, default)
     ahead = store.open_ahead(cache)
+    from . import emit, forkserver
+    emit.FORK_SERVERS = forkserver.Client(path, lambda request: ctl.send(b"F" + request))
     listener.setblocking(False)  # several workers wake for one connection; one gets it
     served = 0
     while True:
@@ -410,6 +420,8 @@ def _spare(listener, ctl, path: str, ident: int) -> None:
                 pass
             end()
         if served >= WORKER_CALLS or not _like_client(peer):
+            from . import emit
+            emit.FORK_SERVERS = None  # its compiles take the client's nice value and limits; a fork server's are ours
             listener.close()
             ctl.close()
             _child(conn, cache, hint, peer)  # never returns
@@ -713,6 +725,25 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
             _spare(listener, ctl_child, path, ident)  # never returns
         spares.add(pid)
 
+    fork_servers: dict[int, tuple] = {}  # pid -> (socket path, time started), of the fork servers started
+    started: set[str] = set()            # socket paths a fork server was started for
+
+    def start_fork_server(msg: bytes) -> None:
+        """A worker asks for a fork server (forkserver.py): ``<executable>\\0<socket path>``.
+        One start per socket path, again only after one that ran FORK_SERVER_RETRY_S or longer
+        has ended (idle): one that did not come up (the library did not take hold) is not
+        started again."""
+        exe, _, sock = msg.partition(b"\0")
+        exe, sock = os.fsdecode(exe), os.fsdecode(sock)
+        if not exe or os.path.dirname(sock) != os.path.dirname(path) or sock in started or stopping:
+            return
+        started.add(sock)
+        from . import forkserver
+        try:
+            fork_servers[forkserver.start(sock, exe, idle_s)] = (sock, time.monotonic())
+        except OSError:
+            pass
+
     def report(conn, status: int) -> None:
         try:
             conn.send(b"S%d\n" % status)
@@ -740,12 +771,15 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
         while True:
             fds = array.array("i")
             try:
-                msg, anc, _f, _a = ctl.recvmsg(64, socket.CMSG_SPACE(fds.itemsize), socket.MSG_DONTWAIT)
+                msg, anc, _f, _a = ctl.recvmsg(8192, socket.CMSG_SPACE(fds.itemsize), socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 return took
             for level, kind, data in anc:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                     fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+            if msg[:1] == b"F":
+                start_fork_server(msg[1:])
+                continue
             if msg[:1] in (b"D", b"E"):
                 # The client has its status from the worker itself.
                 try:
@@ -778,6 +812,7 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
                 busy[pid] = conn
 
     between: set[int] = set()  # workers between two calls (their last message was D or E)
+    failed: list[float] = []   # when spares ended in error before a call, over the last 10 s
     while True:
         took = drain()
         # Children that ended.
@@ -788,6 +823,11 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
                 break
             if pid == 0:
                 break
+            fs = fork_servers.pop(pid, None)
+            if fs is not None:
+                if time.monotonic() - fs[1] >= FORK_SERVER_RETRY_S:
+                    started.discard(fs[0])
+                continue
             if pid not in busy:
                 took = drain() or took  # a message it sent before it ended is queued by now
             if pid in busy:
@@ -799,6 +839,14 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
                 # A spare that ended without a call (stopped): kept until a message claims it.
                 spares.discard(pid)
                 ended[pid] = status
+                if status != 0:  # it failed before its first call (a spare that stops exits 0)
+                    now = time.monotonic()
+                    failed[:] = [t for t in failed if now - t < 10.0] + [now]
+                    if len(failed) >= SPARES_FAILING and not stopping:
+                        # Spares die as they start (e.g. a broken install): stop listening, so
+                        # that waiting clients see the socket close and run the standalone wrapper
+                        # instead of waiting for a worker that never comes.
+                        stopping.append("workers fail to start")
         if stopping:
             close_listener(stopping[0])
             if not busy and not spares:

@@ -142,11 +142,11 @@ class _Counters:
                 self.unavailable = str(e)
         return self._store
 
-    def incr(self, name: str) -> None:
+    def incr(self, name: str, n: int = 1) -> None:
         try:
             s = self.store()
             if s is not None:
-                s.incr(name)
+                s.incr(name, n)
         except Exception:
             pass
 
@@ -158,6 +158,10 @@ class _Counters:
 
     def flush(self, loud: bool = False) -> None:
         """Write the counts.  ``loud``: say so (once) when they cannot be written."""
+        emit = sys.modules.get("autopass_cc.emit")
+        if emit is not None and emit.FORKED[0]:  # (compiles started through a fork server)
+            self.incr("forked", emit.FORKED[0])
+            emit.FORKED[0] = 0
         s = self._store
         if s is None:
             return
@@ -659,7 +663,8 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
         rc = None
         if tuned:
             from .emit import compile_tu
-            res = compile_tu(compiler, inv, args, pipeline, cwd, extra=extra, env=env, tty=tty is not None)
+            res = compile_tu(compiler, inv, args, pipeline, cwd, extra=extra, env=env, tty=tty is not None,
+                             forkable=_forkable(inv, settings))
             if res.returncode != 0:
                 oc.cleanup()
                 counters.incr("error:tuned-pipeline-failed")
@@ -678,7 +683,8 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
                     early.remove_listing()  # (the plan said no after it started)
             else:
                 from .emit import run_captured
-                rc, out, err = run_captured([compiler] + list(args) + extra, env=env, tty=tty is not None)
+                rc, out, err = run_captured([compiler] + list(args) + extra, env=env, tty=tty is not None,
+                                            forkable=_forkable(inv, settings))
             if rc != 0 and extra:
                 # Our extra output (the object cache's list of files read, written in the cache
                 # directory) must never be why a compile fails -- e.g. on a full cache disk: the user's
@@ -706,21 +712,10 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
 _DRIVER_CHILDREN = frozenset({"-fno-integrated-cc1", "-no-integrated-as", "-fno-integrated-as"})
 
 
-_EXECUTABLE_FILES: dict = {}
-
-
-def _is_executable_file(path: str) -> bool:
-    """True when ``path`` (resolved) is an ELF file, not a script (``#!``) that may run the real
-    compiler as its child; remembered per process by path."""
-    known = _EXECUTABLE_FILES.get(path)
-    if known is None:
-        try:
-            with open(path, "rb") as f:
-                known = f.read(4) == b"\x7fELF"
-        except OSError:
-            known = False
-        _EXECUTABLE_FILES[path] = known
-    return known
+def _forkable(inv, settings: dict) -> bool:
+    """May this call's compile run as a fork of a fork server (forkserver.py)?  Not when it reads
+    standard input, nor with ``fork_server = false`` (AUTOPASS_FORK_SERVER=0)."""
+    return inv.source != "-" and bool(settings.get("fork_server", True))
 
 
 class _Early:
@@ -762,7 +757,8 @@ def _start_early(compiler, inv, args, store, settings):
     if os.environ.get("CCC_OVERRIDE_OPTIONS") or any(
             a in _DRIVER_CHILDREN or a.startswith("-save-temps") for a in args):
         return None  # the driver would run cc1 or the assembler as processes a cancel may not end
-    if not _is_executable_file(compiler):
+    from .forkserver import is_elf
+    if not is_elf(compiler):
         return None  # a script in front of clang may run it as a child that a cancel does not end
     from . import cachekey
     from .store import OBJECTS_DIR
@@ -778,7 +774,8 @@ def _start_early(compiler, inv, args, store, settings):
     _signal.signal(_signal.SIGINT, _signal.SIG_DFL)  # Ctrl-C ends us as it ends clang: no traceback
     env = {**os.environ, DEPTH_VAR: str(_depth() + 1)}
     try:
-        run = Captured([compiler] + list(args) + extra, env=env, tty=objcache.tty_state(os.environ) is not None)
+        run = Captured([compiler] + list(args) + extra, env=env, tty=objcache.tty_state(os.environ) is not None,
+                       forkable=_forkable(inv, settings))
     except OSError:
         return None  # (nothing ran, nothing was written)
     return _Early(run, extra, base)

@@ -366,7 +366,8 @@ def test_cache_removed_while_spares_hold_it_open(work, env, srv):
 
 
 def _spare_files(server_pid: int) -> list[set]:
-    """The files each spare of the server holds open (readlink of /proc/<pid>/fd/*)."""
+    """The files each spare of the server holds open (readlink of /proc/<pid>/fd/*); not its
+    fork servers (forkserver.py, the compiler run with --version)."""
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -376,6 +377,9 @@ def _spare_files(server_pid: int) -> list[set]:
                 fields = f.read().rsplit(")", 1)[1].split()
             if int(fields[1]) != server_pid or fields[0] == "Z":
                 continue
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if b"--version" in f.read().split(b"\0"):
+                    continue
             files = set()
             for fd in os.listdir(f"/proc/{d}/fd"):
                 try:
@@ -523,7 +527,7 @@ def test_the_command_on_path_is_the_client_itself():
 
 
 def _logging_clang(tmp_path, log) -> Path:
-    """An executable (ELF, as the early start wants: wrapper._is_executable_file) named clang-19
+    """An executable (ELF, as the early start wants: forkserver.is_elf) named clang-19
     that appends its arguments to ``log`` when they compile (-c), then exec-s clang-19."""
     src = tmp_path / "logcc.c"
     src.write_text(
@@ -591,3 +595,237 @@ def test_no_early_start_where_a_cancel_may_not_end_the_compile(work, env, srv, t
     s = json.loads(run([AP_CC, "stats", "--json"], work, env).stdout)
     assert (s["object_misses"], s["object_hits"]) == (1, 2), s
     assert len(log.read_text().splitlines()) == 1
+
+
+# -- compiler fork servers (forkserver.c, forkserver.py) ----------------------------------------
+
+from autopass_cc import forkserver  # noqa: E402
+
+needs_library = pytest.mark.skipif(not os.path.exists(forkserver.LIBRARY),
+                                   reason="the fork server library is not built (./install.sh builds it)")
+
+#: A compiler in front of clang-19 (an ELF program, so it may have a fork server) that records
+#: what its process is like when it compiles (-c) to $PROBE_LOG, one JSON object per line, sleeps
+#: $PROBE_SLEEP seconds, then exec-s clang-19.
+PROBE = r'''
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <sys/stat.h>
+static void status_field(FILE *out, const char *name) {
+  FILE *f = fopen("/proc/self/status", "r"); char line[256]; size_t n = strlen(name);
+  while (f && fgets(line, sizeof line, f))
+    if (!strncmp(line, name, n) && line[n] == ':') { line[strcspn(line, "\n")] = 0;
+      fprintf(out, "\"%s\": \"%s\", ", name, line + n + 2); }
+  if (f) fclose(f);
+}
+int main(int argc, char **argv, char **envp) {
+  int compiles = 0;
+  for (int i = 1; i < argc; i++) compiles |= !strcmp(argv[i], "-c");
+  const char *log = getenv("PROBE_LOG");
+  if (compiles && log) {
+    char cwd[4096], exe[4096] = "", comm[64] = ""; ssize_t k;
+    FILE *f = fopen(log, "a");
+    if (!getcwd(cwd, sizeof cwd)) cwd[0] = 0;
+    if ((k = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0) exe[k] = 0;
+    FILE *c = fopen("/proc/self/comm", "r"); if (c) { if (fgets(comm, sizeof comm, c)) comm[strcspn(comm, "\n")] = 0; fclose(c); }
+    mode_t m = umask(0); umask(m);
+    int fds = 0; DIR *d = opendir("/proc/self/fd"); struct dirent *e;
+    while (d && (e = readdir(d))) fds += e->d_name[0] != '.';
+    if (d) closedir(d);
+    int nenv = 0; for (char **p = envp; *p; p++) nenv++;
+    fprintf(f, "{\"pid\": %d, \"ppid\": %d, \"pgid\": %d, \"cwd\": \"%s\", \"exe\": \"%s\", \"comm\": \"%s\", "
+               "\"umask\": %d, \"fds\": %d, \"nenv\": %d, \"mark\": \"%s\", \"isatty2\": %d, ",
+            (int)getpid(), (int)getppid(), (int)getpgrp(), cwd, exe, comm, (int)m, fds - 1, nenv,
+            getenv("PROBE_MARK") ? getenv("PROBE_MARK") : "", isatty(2));
+    status_field(f, "SigBlk"); status_field(f, "SigIgn");
+    fprintf(f, "\"argv0\": \"%s\", \"argc\": %d, \"name\": \"%s\"}\n", argv[0], argc, program_invocation_name);
+    fclose(f);
+  }
+  if (compiles && getenv("PROBE_SLEEP")) sleep(atoi(getenv("PROBE_SLEEP")));
+  argv[0] = "CLANG"; execv("CLANG", argv); return 127;
+}
+'''
+
+
+def _probe(tmp_path) -> Path:
+    src = tmp_path / "probe.c"
+    src.write_text(PROBE.replace("CLANG", CLANG))
+    cc = tmp_path / "bin" / "clang-19"
+    cc.parent.mkdir(exist_ok=True)
+    subprocess.run([CLANG, "-O1", str(src), "-o", str(cc)], check=True)
+    return cc
+
+
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def _fork_servers(server_pid: int) -> list[int]:
+    """Pids of the fork servers the compile server ``server_pid`` started (children that are the
+    compiler run with ``--version``, forkserver.start)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            ppid = _ppid(int(name))
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == server_pid and b"--version" in cmd and alive(int(name)):
+            out.append(int(name))
+    return out
+
+
+def _fork_server_up(env, work, srv, cc, server_pid) -> int:
+    """Compile misses through ``cc`` until its fork server is up; returns its pid."""
+    for i in range(100):
+        assert run([AP_CC, cc, f"-DWARMUP={i}", "-c", "x.c", "-o", "w.o"], work, env).returncode == 0
+        if list(srv.glob("*.fs-*")) and _fork_servers(server_pid):
+            return _fork_servers(server_pid)[0]
+        time.sleep(0.05)
+    raise AssertionError("no fork server came up")
+
+
+def _records(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+@needs_library
+def test_a_forked_compile_sees_what_an_exec_ed_one_sees(work, env, srv, tmp_path):
+    """Once a fork server of the compiler is up, a cache miss is compiled by a fork of it: the
+    same object bytes and depfile as clang-19's own, and the compiler's process sees exactly what
+    it sees when exec-ed (AUTOPASS_FORK_SERVER=0) -- working directory, executable, command name,
+    argv[0] and glibc's program_invocation_name, umask, open descriptors, environment, blocked
+    and ignored signals, stderr not a terminal -- and is in the worker's process group (the
+    client's signals reach it)."""
+    cc = _probe(tmp_path)
+    log = tmp_path / "probe.log"
+    env = dict(env, PROBE_LOG=str(log), PROBE_MARK="a b'c")
+    pid = start(env, work, srv)
+    fs = _fork_server_up(env, work, srv, cc, pid)
+    log.write_text("")
+    args = ["-O2", "-MD", "-MF", "x.d", "-c", "x.c", "-o", "x.o"]
+    assert run([CLANG] + args, work, env).returncode == 0
+    want = ((work / "x.o").read_bytes(), (work / "x.d").read_bytes())
+    umask027 = lambda: os.umask(0o027)  # noqa: E731
+    for i, fork in enumerate(("1", "0")):
+        r = run([AP_CC, cc, f"-DMISS={i}"] + args, work, dict(env, AUTOPASS_FORK_SERVER=fork), preexec_fn=umask027)
+        assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
+    forked, execed = _records(log)[-2:]
+    assert forked["ppid"] == fs and execed["ppid"] != fs
+    # Both in the process group of a worker of the compile server (its leader is the server's child).
+    assert forked["pgid"] != os.getpgid(fs)
+    assert _ppid(forked["pgid"]) == pid and _ppid(execed["pgid"]) == pid
+    same = ("cwd", "exe", "comm", "argv0", "name", "argc", "umask", "fds", "nenv", "mark", "isatty2", "SigBlk", "SigIgn")
+    assert {k: forked[k] for k in same} == {k: execed[k] for k in same}
+    assert forked["umask"] == 0o027 and forked["mark"] == "a b'c" and forked["comm"] == "clang-19"
+    # The bytes: a forked compile of the user's command gives clang-19's object and depfile.
+    (work / "x.o").unlink()
+    assert run([AP_CC, cc] + args, work, env).returncode == 0
+    assert ((work / "x.o").read_bytes(), (work / "x.d").read_bytes()) == want
+    assert _records(log)[-1]["ppid"] == fs
+    s = json.loads(run([AP_CC, "stats", "--json"], work, env).stdout)
+    assert s["compiles_forked"] >= 2, s
+
+
+@needs_library
+def test_an_environment_the_loader_reads_gets_an_exec_ed_compiler(work, env, srv, tmp_path):
+    """LD_LIBRARY_PATH (or any LD_*, GLIBC_TUNABLES, MALLOC_*) is read when a program starts, and
+    the fork server started without it: such a compile is exec-ed."""
+    cc = _probe(tmp_path)
+    log = tmp_path / "probe.log"
+    env = dict(env, PROBE_LOG=str(log))
+    pid = start(env, work, srv)
+    fs = _fork_server_up(env, work, srv, cc, pid)
+    log.write_text("")
+    for i, extra in enumerate(({"LD_LIBRARY_PATH": str(tmp_path)}, {"GLIBC_TUNABLES": "glibc.malloc.check=0"}, {})):
+        assert run([AP_CC, cc, f"-DMISS={i}", "-c", "x.c", "-o", "x.o"], work, dict(env, **extra)).returncode == 0
+    assert [r["ppid"] == fs for r in _records(log)] == [False, False, True]
+
+
+@needs_library
+def test_a_fork_server_killed_mid_compile_costs_nothing_but_time(work, env, srv, tmp_path):
+    """The fork server dies (SIGKILL) while its compile runs: the worker waits for that compile to
+    end, runs it again itself, and the build gets clang's object and a zero exit code."""
+    cc = _probe(tmp_path)
+    log = tmp_path / "probe.log"
+    env = dict(env, PROBE_LOG=str(log))
+    pid = start(env, work, srv)
+    fs = _fork_server_up(env, work, srv, cc, pid)
+    log.write_text("")
+    p = subprocess.Popen([AP_CC, cc, "-O2", "-c", "x.c", "-o", "x.o"], cwd=work, env=dict(env, PROBE_SLEEP="1"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(200):
+        if log.read_text():
+            break
+        time.sleep(0.02)
+    os.kill(fs, signal.SIGKILL)
+    out, err = p.communicate(timeout=60)
+    assert (p.returncode, out, err) == (0, b"", b"")
+    first, second = _records(log)
+    assert first["ppid"] == fs and second["ppid"] != fs
+    assert run([CLANG, "-O2", "-c", "x.c", "-o", "y.o"], work, env).returncode == 0
+    assert (work / "x.o").read_bytes() == (work / "y.o").read_bytes()
+
+
+@needs_library
+def test_ctrl_c_reaches_a_forked_compile(work, env, srv, tmp_path):
+    cc = _probe(tmp_path)
+    log = tmp_path / "probe.log"
+    env = dict(env, PROBE_LOG=str(log))
+    pid = start(env, work, srv)
+    fs = _fork_server_up(env, work, srv, cc, pid)
+    log.write_text("")
+    p = subprocess.Popen([AP_CC, cc, "-c", "x.c", "-o", "x.o"], cwd=work, env=dict(env, PROBE_SLEEP="60"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(300):
+        if log.read_text():
+            break
+        time.sleep(0.02)
+    compile_ = _records(log)[0]
+    assert compile_["ppid"] == fs
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=10) == -signal.SIGINT
+    assert wait_gone(compile_["pid"]), "the forked compile survived Ctrl-C on the client"
+    assert alive(fs)
+
+
+@needs_library
+def test_a_fork_server_ends_with_its_compiler_and_its_compile_server(work, env, srv, tmp_path):
+    """A new compiler binary (a package upgrade: another inode) gets a new fork server, and the
+    old one ends within seconds (a file it mapped was deleted); stopping the compile server ends
+    its fork servers."""
+    cc = _probe(tmp_path)
+    pid = start(env, work, srv)
+    old = _fork_server_up(env, work, srv, cc, pid)
+    fresh = tmp_path / "bin" / "new"
+    shutil.copy2(cc, fresh)
+    os.replace(fresh, cc)
+    assert wait_gone(old, 10), "the fork server of a replaced compiler is still running"
+    new = _fork_server_up(env, work, srv, cc, pid)
+    assert new != old
+    server.stop(str(srv))
+    assert wait_gone(new, 10), "a fork server outlived its compile server"
+
+
+@needs_library
+def test_the_library_changes_nothing_unless_asked(work, tmp_path):
+    """Preloaded into clang-19 without AUTOPASS_FORKSERVER_SOCKET, the library is not there: the
+    same output, object and exit codes."""
+    env = dict(os.environ, LC_ALL="C")
+    pre = dict(env, LD_PRELOAD=forkserver.LIBRARY)
+    for args in (["--version"], ["-O2", "-c", "x.c", "-o", "x.o"], ["-c", "err.c", "-o", "e.o"]):
+        a = run([CLANG] + args, work, env)
+        b_obj = (work / "x.o").read_bytes() if (work / "x.o").exists() else None
+        b = run([CLANG] + args, work, pre)
+        assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr)
+        if b_obj is not None:
+            assert (work / "x.o").read_bytes() == b_obj
