@@ -716,13 +716,16 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
         except OSError:
             return
         if pid == 0:
-            signal.set_wakeup_fd(-1)
-            for fd in (rd, wr, lock):
-                os.close(fd)
-            ctl.close()
-            for c in busy.values():
-                c.close()
-            _spare(listener, ctl_child, path, ident)  # never returns
+            try:
+                signal.set_wakeup_fd(-1)
+                for fd in (rd, wr, lock):
+                    os.close(fd)
+                ctl.close()
+                for c in busy.values():
+                    c.close()
+                _spare(listener, ctl_child, path, ident)  # never returns
+            finally:
+                os._exit(1)  # (a spare that failed: never the server's loop in this process)
         spares.add(pid)
 
     fork_servers: dict[int, tuple] = {}  # pid -> (socket path, time started), of the fork servers started

@@ -829,3 +829,34 @@ def test_the_library_changes_nothing_unless_asked(work, tmp_path):
         assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr)
         if b_obj is not None:
             assert (work / "x.o").read_bytes() == b_obj
+
+
+def test_a_server_whose_spares_die_as_they_start_stops_listening(tmp_path):
+    """A worker that cannot start (a broken install: the first run of this fork server work died
+    importing a module in every spare) must not leave clients waiting for a worker that never
+    comes: after SPARES_FAILING failed spares the server closes its socket, and a client that
+    had connected sees it close (the real client then runs the standalone wrapper)."""
+    import socket
+    sock = tmp_path / "s.sock"
+    code = ("import sys; from autopass_cc import server\n"
+            "def broken(*a): raise ImportError('a broken install')\n"
+            "server._spare = broken\n"
+            f"sys.exit(server.serve({str(sock)!r}, 60))\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL,
+                         env=dict(os.environ, PYTHONPATH=str(Path(server.__file__).parents[1])))
+    try:
+        for _ in range(200):
+            if sock.exists():
+                break
+            time.sleep(0.02)
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(str(sock))
+        c.settimeout(20)
+        try:
+            assert c.recv(16) == b""   # closed, not left waiting
+        except ConnectionResetError:
+            pass                       # (the same: it was in the listener's queue when it closed)
+        assert p.wait(timeout=20) == 0
+        assert not sock.exists()
+    finally:
+        p.kill()
