@@ -253,6 +253,9 @@ static int serve(start_fn real, main_fn main_, void (*rtld_fini)(void), void *st
     pid_t parent = v ? (pid_t)atol(v) : 0;
     prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
     if (parent && getppid() != parent) return 0;
+    /* Nothing inherited stays open here (e.g. a client's connection the compile server held when
+     * it started this process: that client would wait for its end of file as long as we run). */
+    close_from(3);
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);

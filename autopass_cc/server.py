@@ -455,7 +455,7 @@ def _like_client(peer: int) -> bool:
     return True
 
 
-def _spawn_real(compiler: str, argv: list[str], env: dict) -> int:
+def _spawn_real(compiler: str, argv: list[str], env: dict, forkable: bool = False) -> int:
     """``wrapper.RUN_REAL`` in a worker: run the real compiler as a child with this call's
     standard streams, directory and process group (the client forwards its signals there), wait,
     and keep the raw wait status in ``wrapper.RAW_STATUS`` for the client.  Returns the exit code."""
@@ -532,11 +532,23 @@ def _serve_here(conn, ahead: str | None, hint: str | None) -> bool:
             os.sched_yield()  # (the client, woken on this CPU, may run first)
     handed: list[bytes] = []
 
-    def hand_back(compiler: str, argv: list[str], env: dict) -> int:
+    def hand_back(compiler: str, argv: list[str], env: dict, forkable: bool = False) -> int:
         """``wrapper.RUN_REAL`` for a client that takes ``X``: the command goes back to the client,
-        which exec-s it (``wrapper._exec_real`` is always the call's last step)."""
+        which exec-s it (``wrapper._exec_real`` is always the call's last step) -- or, where
+        ``forkable`` and a fork server of the compiler is up, it runs here as a fork of that, with
+        the call's standard streams, and its wait status goes to the client: a link or a
+        configure probe then skips the compiler's start-up as a compile does (forkserver.py).
+        If that fork server dies before it reports the status, the command goes back to the
+        client after all."""
         if state["detached"] or handed:
             return _spawn_real(compiler, argv, env)
+        from . import emit
+        if forkable and emit.FORK_SERVERS is not None:
+            forked = emit.FORK_SERVERS.run(argv, env, 1, 2)
+            status = forked.wait_status() if forked is not None else None
+            if status is not None:
+                wrapper.RAW_STATUS = status
+                return os.waitstatus_to_exitcode(status)
         enc = os.fsencode
         handed.append(b"".join([b"%d\0" % len(argv)] + [enc(a) + b"\0" for a in argv]
                                + [enc(k) + b"=" + enc(v) + b"\0" for k, v in env.items()]))

@@ -30,7 +30,7 @@ SUBCOMMANDS = {"init", "tune", "stats", "explain", "cache", "demo", "doctor", "h
 #: storing the compile's results.
 DETACH = None
 #: Set only in a compile-server worker that serves several calls in one process (server.py):
-#: ``RUN_REAL(compiler, argv, env) -> exit code`` runs the real compiler in place of ``exec`` and
+#: ``RUN_REAL(compiler, argv, env, forkable) -> exit code`` runs the real compiler in place of ``exec`` and
 #: waits for it; the worker reports :data:`RAW_STATUS` (a ``waitpid`` status), which RUN_REAL and
 #: :func:`_exit_code` set, to the client instead of the exit code.
 RUN_REAL = None
@@ -72,11 +72,12 @@ def _depth() -> int:
     return int(value) if value.isdigit() else 0
 
 
-def _exec_real(compiler: str, args: list[str]) -> int:
+def _exec_real(compiler: str, args: list[str], forkable: bool = False) -> int:
     """Replace this process with the real compiler (exact exit code, output and files).  The
     compiler's environment is ours plus the nesting counter (os.environ itself is left alone).
-    In a compile-server worker (:data:`RUN_REAL`) the compiler runs as a child instead, and this
-    returns its exit code."""
+    In a compile-server worker (:data:`RUN_REAL`) the compiler runs elsewhere instead (exec-ed by
+    the client, or, where ``forkable``, as a fork of a fork server), and this returns its exit
+    code."""
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -84,7 +85,7 @@ def _exec_real(compiler: str, args: list[str]) -> int:
         pass
     env = {**os.environ, DEPTH_VAR: str(_depth() + 1)}
     if RUN_REAL is not None:
-        return RUN_REAL(compiler, [compiler] + list(args), env)
+        return RUN_REAL(compiler, [compiler] + list(args), env, forkable)
     close_stores(leaving=True)
     try:
         os.execve(compiler, [compiler] + list(args), env)
@@ -289,7 +290,7 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
                 warn(f"could not record or tune this link ({type(e).__name__}: {e}); linking as asked")
                 counters.incr("error:link-hook")
         counters.flush()
-        return _exec_real(compiler, args)
+        return _exec_real(compiler, args, _forkable_as_given(args, settings))
 
     if config_error:
         warn(f"{config_error}; compiling with your own flags")
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None, cplusplus: bool = False) -> int:
         warn(f"internal error ({type(e).__name__}: {e}); compiling with your own flags")
         counters.incr("error:internal")
     counters.flush(loud=True)
-    return _exec_real(compiler, args)
+    return _exec_real(compiler, args, _forkable_as_given(args, settings))
 
 
 def lookup(store, key, settings: dict):
@@ -710,6 +711,13 @@ def _intercept(compiler, inv, args, cwd, project, settings, counters, cplusplus=
 #: (clang -ccc-print-phases; "-fintegrated-cc1" is clang's default since LLVM 10): SIGTERM to the
 #: driver would not end them, and they could write the object after a cancel.
 _DRIVER_CHILDREN = frozenset({"-fno-integrated-cc1", "-no-integrated-as", "-fno-integrated-as"})
+
+
+def _forkable_as_given(args: list[str], settings: dict | None) -> bool:
+    """May the command as given (a pass-through) run as a fork of a fork server?  Not when an
+    argument is ``-`` (standard input or output: a command run again after a fork server died
+    could not read its input twice), nor with ``fork_server = false``."""
+    return bool(settings) and bool(settings.get("fork_server", True)) and "-" not in args
 
 
 def _forkable(inv, settings: dict) -> bool:

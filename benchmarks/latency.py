@@ -11,7 +11,9 @@ a compile, two numbers are taken: the command's lifetime (Ninja's fork to the ex
 and the lifetime of the clang-19 process that compiled (exec to exit).  Their difference is what
 the command costs outside clang: Ninja's ``sh -c``, and for autopass-cc the client, the compile
 server's worker before and after clang, and the hand-offs between them.  Bare clang-19 has the same
-shell and start-up costs, so ``cold - bare`` is autopass-cc's added latency per compile.
+shell and start-up costs, so ``cold - bare`` is autopass-cc's added latency per compile.  Builds run
+with ``AUTOPASS_FORK_SERVER=0``: a compile forked by a fork server has no exec to time and skips
+clang's start-up altogether, which ``rebuild.py`` measures in whole builds.
 
 Builds: tests/programs/interp-cmake (27 TUs), Ninja, ``-j1`` by default (where the added latency is
 the whole overhead); per round, each kind in a shuffled order, from clean, the autopass-cc kinds
@@ -116,7 +118,11 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="autopass-latency-")
     src = os.path.join(work, "interp-cmake")
     shutil.copytree(os.path.join(ROOT, "tests", "programs", "interp-cmake"), src)
+    # A compile forked by a fork server (autopass_cc/forkserver.py) has no exec event to time, and
+    # its lifetime lacks the start-up an exec-ed clang pays: measured here is what autopass-cc adds
+    # around an exec-ed clang, so fork servers are off (rebuild.py measures builds with them).
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPASS_")}
+    base_env["AUTOPASS_FORK_SERVER"] = "0"
     kinds = {"bare": "clang-19", "cold": client}
     kinds.update({f"against{i + 1}": a for i, a in enumerate(args.against)})
     envs = {k: dict(base_env, AUTOPASS_CACHE_DIR=os.path.join(work, f"cache-{k}")) for k in kinds}

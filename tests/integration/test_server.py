@@ -188,7 +188,7 @@ def test_protocol_versions(work, env, srv, magic):
     import socket
     start(env, work, srv)
     sock = server.running(str(srv))[0]["socket"]
-    env = dict(env, MARK="x")
+    env = dict(env, MARK="x", AUTOPASS_FORK_SERVER="0")  # (else a fork server may run it: S, no X)
     argv = [AP_CC, "clang-19", "-E", "-x", "c", os.devnull]
     root, cwd = os.stat("/"), os.stat(work)
     fields = [str(work), "18", str(root.st_dev), str(root.st_ino), str(cwd.st_dev), str(cwd.st_ino),
@@ -605,8 +605,9 @@ needs_library = pytest.mark.skipif(not os.path.exists(forkserver.LIBRARY),
                                    reason="the fork server library is not built (./install.sh builds it)")
 
 #: A compiler in front of clang-19 (an ELF program, so it may have a fork server) that records
-#: what its process is like when it compiles (-c) to $PROBE_LOG, one JSON object per line, sleeps
-#: $PROBE_SLEEP seconds, then exec-s clang-19.
+#: what its process is like when it compiles (-c; any call with $PROBE_LOG_ALL) to $PROBE_LOG,
+#: one JSON object per line (``last``: its last argument), sleeps $PROBE_SLEEP seconds, then
+#: exec-s clang-19.
 PROBE = r'''
 #define _GNU_SOURCE
 #include <errno.h>
@@ -627,7 +628,7 @@ int main(int argc, char **argv, char **envp) {
   int compiles = 0;
   for (int i = 1; i < argc; i++) compiles |= !strcmp(argv[i], "-c");
   const char *log = getenv("PROBE_LOG");
-  if (compiles && log) {
+  if ((compiles || getenv("PROBE_LOG_ALL")) && log) {
     char cwd[4096], exe[4096] = "", comm[64] = ""; ssize_t k;
     FILE *f = fopen(log, "a");
     if (!getcwd(cwd, sizeof cwd)) cwd[0] = 0;
@@ -643,7 +644,8 @@ int main(int argc, char **argv, char **envp) {
             (int)getpid(), (int)getppid(), (int)getpgrp(), cwd, exe, comm, (int)m, fds - 1, nenv,
             getenv("PROBE_MARK") ? getenv("PROBE_MARK") : "", isatty(2));
     status_field(f, "SigBlk"); status_field(f, "SigIgn");
-    fprintf(f, "\"argv0\": \"%s\", \"argc\": %d, \"name\": \"%s\"}\n", argv[0], argc, program_invocation_name);
+    fprintf(f, "\"argv0\": \"%s\", \"argc\": %d, \"name\": \"%s\", \"last\": \"%s\"}\n", argv[0], argc,
+            program_invocation_name, argv[argc - 1]);
     fclose(f);
   }
   if (compiles && getenv("PROBE_SLEEP")) sleep(atoi(getenv("PROBE_SLEEP")));
@@ -734,6 +736,41 @@ def test_a_forked_compile_sees_what_an_exec_ed_one_sees(work, env, srv, tmp_path
     assert _records(log)[-1]["ppid"] == fs
     s = json.loads(run([AP_CC, "stats", "--json"], work, env).stdout)
     assert s["compiles_forked"] >= 2, s
+    # The fork server holds no descriptor it inherited (it was started during a call, whose
+    # client connection the compile server held: that client would wait for its end of file).
+    held = [os.readlink(f"/proc/{fs}/fd/{n}") for n in os.listdir(f"/proc/{fs}/fd")]
+    assert sum(h.startswith("socket:") for h in held) == 1, held   # its own listener
+
+
+@needs_library
+def test_a_pass_through_runs_as_a_fork_too(work, env, srv, tmp_path):
+    """A link, a preprocessing, a failing link: run by a fork of the fork server, with the
+    call's streams, and the client ends as clang-19 would (output, diagnostics, exit code); a
+    command with ``-`` (standard input) is exec-ed by the client as before."""
+    cc = _probe(tmp_path)
+    log = tmp_path / "probe.log"
+    env = dict(env, PROBE_LOG=str(log))
+    pid = start(env, work, srv)
+    fs = _fork_server_up(env, work, srv, cc, pid)
+    (work / "main.c").write_text("int f(int);\nint main(void) { return f(6) == 42 ? 0 : 1; }\n")
+    (work / "lonely.c").write_text("int g(int);\nint main(void) { return g(1); }\n")
+    for src in ("main", "lonely"):
+        assert run([CLANG, "-c", f"{src}.c", "-o", f"{src}.o"], work, env).returncode == 0
+    assert run([CLANG, "-c", "x.c", "-o", "x.o"], work, env).returncode == 0
+    env = dict(env, PROBE_LOG_ALL="1")
+    log.write_text("")
+    calls = [(["x.o", "main.o", "-o", "prog{}"], None), (["-E", "x.c"], None),
+             (["lonely.o", "-o", "lonely{}"], None), (["-E", "-x", "c", "-"], b"#define Q 5\nint q = Q;\n")]
+    for i, (args, stdin) in enumerate(calls):
+        ours = run([AP_CC, cc] + [a.format(1) for a in args], work, env, input=stdin)
+        theirs = run([CLANG] + [a.format(2) for a in args], work, env, input=stdin)
+        assert (ours.returncode, ours.stdout, ours.stderr.replace(b"lonely1", b"lonely2")) == \
+               (theirs.returncode, theirs.stdout, theirs.stderr), args
+    assert (work / "prog1").read_bytes() == (work / "prog2").read_bytes()
+    assert subprocess.run([str(work / "prog1")]).returncode == 0
+    assert run([AP_CC, cc, "lonely.o", "-o", "lonely1"], work, env).returncode == 1
+    by_last = {r["last"]: r["ppid"] == fs for r in _records(log)}
+    assert by_last == {"prog1": True, "x.c": True, "lonely1": True, "-": False}, by_last
 
 
 @needs_library
@@ -824,11 +861,11 @@ def test_the_library_changes_nothing_unless_asked(work, tmp_path):
     pre = dict(env, LD_PRELOAD=forkserver.LIBRARY)
     for args in (["--version"], ["-O2", "-c", "x.c", "-o", "x.o"], ["-c", "err.c", "-o", "e.o"]):
         a = run([CLANG] + args, work, env)
-        b_obj = (work / "x.o").read_bytes() if (work / "x.o").exists() else None
+        a_obj = (work / "x.o").read_bytes() if "x.o" in args else None
         b = run([CLANG] + args, work, pre)
         assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr)
-        if b_obj is not None:
-            assert (work / "x.o").read_bytes() == b_obj
+        if a_obj is not None:
+            assert (work / "x.o").read_bytes() == a_obj
 
 
 def test_a_server_whose_spares_die_as_they_start_stops_listening(tmp_path):
