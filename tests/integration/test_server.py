@@ -696,6 +696,25 @@ def _fork_server_up(env, work, srv, cc, server_pid) -> int:
     raise AssertionError("no fork server came up")
 
 
+def _probed(tmp_path, env, work, srv):
+    """The probe compiler logging to a fresh log, a compile server and the probe's fork server up:
+    ``(probe, log, env with PROBE_LOG, server pid, fork server pid)``."""
+    cc = _probe(tmp_path)
+    log = tmp_path / "probe.log"
+    env = dict(env, PROBE_LOG=str(log))
+    pid = start(env, work, srv)
+    fs = _fork_server_up(env, work, srv, cc, pid)
+    log.write_text("")
+    return cc, log, env, pid, fs
+
+
+def _wait_logged(log: Path) -> None:
+    for _ in range(300):
+        if log.read_text():
+            return
+        time.sleep(0.02)
+
+
 def _records(log: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
@@ -708,12 +727,7 @@ def test_a_forked_compile_sees_what_an_exec_ed_one_sees(work, env, srv, tmp_path
     argv[0] and glibc's program_invocation_name, umask, open descriptors, environment, blocked
     and ignored signals, stderr not a terminal -- and is in the worker's process group (the
     client's signals reach it)."""
-    cc = _probe(tmp_path)
-    log = tmp_path / "probe.log"
-    env = dict(env, PROBE_LOG=str(log), PROBE_MARK="a b'c")
-    pid = start(env, work, srv)
-    fs = _fork_server_up(env, work, srv, cc, pid)
-    log.write_text("")
+    cc, log, env, pid, fs = _probed(tmp_path, dict(env, PROBE_MARK="a b'c"), work, srv)
     args = ["-O2", "-MD", "-MF", "x.d", "-c", "x.c", "-o", "x.o"]
     assert run([CLANG] + args, work, env).returncode == 0
     want = ((work / "x.o").read_bytes(), (work / "x.d").read_bytes())
@@ -747,11 +761,7 @@ def test_a_pass_through_runs_as_a_fork_too(work, env, srv, tmp_path):
     """A link, a preprocessing, a failing link: run by a fork of the fork server, with the
     call's streams, and the client ends as clang-19 would (output, diagnostics, exit code); a
     command with ``-`` (standard input) is exec-ed by the client as before."""
-    cc = _probe(tmp_path)
-    log = tmp_path / "probe.log"
-    env = dict(env, PROBE_LOG=str(log))
-    pid = start(env, work, srv)
-    fs = _fork_server_up(env, work, srv, cc, pid)
+    cc, log, env, pid, fs = _probed(tmp_path, env, work, srv)
     (work / "main.c").write_text("int f(int);\nint main(void) { return f(6) == 42 ? 0 : 1; }\n")
     (work / "lonely.c").write_text("int g(int);\nint main(void) { return g(1); }\n")
     for src in ("main", "lonely"):
@@ -777,12 +787,7 @@ def test_a_pass_through_runs_as_a_fork_too(work, env, srv, tmp_path):
 def test_an_environment_the_loader_reads_gets_an_exec_ed_compiler(work, env, srv, tmp_path):
     """LD_LIBRARY_PATH (or any LD_*, GLIBC_TUNABLES, MALLOC_*) is read when a program starts, and
     the fork server started without it: such a compile is exec-ed."""
-    cc = _probe(tmp_path)
-    log = tmp_path / "probe.log"
-    env = dict(env, PROBE_LOG=str(log))
-    pid = start(env, work, srv)
-    fs = _fork_server_up(env, work, srv, cc, pid)
-    log.write_text("")
+    cc, log, env, pid, fs = _probed(tmp_path, env, work, srv)
     for i, extra in enumerate(({"LD_LIBRARY_PATH": str(tmp_path)}, {"GLIBC_TUNABLES": "glibc.malloc.check=0"}, {})):
         assert run([AP_CC, cc, f"-DMISS={i}", "-c", "x.c", "-o", "x.o"], work, dict(env, **extra)).returncode == 0
     assert [r["ppid"] == fs for r in _records(log)] == [False, False, True]
@@ -792,18 +797,10 @@ def test_an_environment_the_loader_reads_gets_an_exec_ed_compiler(work, env, srv
 def test_a_fork_server_killed_mid_compile_costs_nothing_but_time(work, env, srv, tmp_path):
     """The fork server dies (SIGKILL) while its compile runs: the worker waits for that compile to
     end, runs it again itself, and the build gets clang's object and a zero exit code."""
-    cc = _probe(tmp_path)
-    log = tmp_path / "probe.log"
-    env = dict(env, PROBE_LOG=str(log))
-    pid = start(env, work, srv)
-    fs = _fork_server_up(env, work, srv, cc, pid)
-    log.write_text("")
+    cc, log, env, pid, fs = _probed(tmp_path, env, work, srv)
     p = subprocess.Popen([AP_CC, cc, "-O2", "-c", "x.c", "-o", "x.o"], cwd=work, env=dict(env, PROBE_SLEEP="1"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    for _ in range(200):
-        if log.read_text():
-            break
-        time.sleep(0.02)
+    _wait_logged(log)
     os.kill(fs, signal.SIGKILL)
     out, err = p.communicate(timeout=60)
     assert (p.returncode, out, err) == (0, b"", b"")
@@ -815,18 +812,10 @@ def test_a_fork_server_killed_mid_compile_costs_nothing_but_time(work, env, srv,
 
 @needs_library
 def test_ctrl_c_reaches_a_forked_compile(work, env, srv, tmp_path):
-    cc = _probe(tmp_path)
-    log = tmp_path / "probe.log"
-    env = dict(env, PROBE_LOG=str(log))
-    pid = start(env, work, srv)
-    fs = _fork_server_up(env, work, srv, cc, pid)
-    log.write_text("")
+    cc, log, env, pid, fs = _probed(tmp_path, env, work, srv)
     p = subprocess.Popen([AP_CC, cc, "-c", "x.c", "-o", "x.o"], cwd=work, env=dict(env, PROBE_SLEEP="60"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    for _ in range(300):
-        if log.read_text():
-            break
-        time.sleep(0.02)
+    _wait_logged(log)
     compile_ = _records(log)[0]
     assert compile_["ppid"] == fs
     p.send_signal(signal.SIGINT)
