@@ -109,7 +109,7 @@ static void close_from(int lowest) {
 
 /* In the forked child: become the caller's process and run the compiler's main(). */
 static int run_child(start_fn real, main_fn main_, void (*rtld_fini)(void), void *stack_end, int report,
-                     const int *fds, char *payload, size_t len) {
+                     int conn, const int *fds, char *payload, size_t len) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -144,7 +144,13 @@ static int run_child(start_fn real, main_fn main_, void (*rtld_fini)(void), void
     if (pgid > 0 && setpgid(0, (pid_t)pgid) < 0) goto bad;
     const char *base = strrchr(vec[0], '/');
     prctl(PR_SET_NAME, base ? base + 1 : vec[0], 0, 0, 0);
-    (void)report;
+    /* A caller that gave up waiting for "P" (forkserver.py: START_TIMEOUT_S) has closed its end
+     * and compiles by itself: this compile must not run beside it. */
+    char peek;
+    if (recv(conn, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+        errno = ECONNRESET;
+        goto bad;
+    }
     close_from(3); /* the report pipe too: its end of file tells the server all went well */
     /* A dynamically linked program's environment was set by the loader, and glibc's
      * __libc_start_main (csu/libc-start.c) keeps it: the caller's is put in its place here. */
@@ -361,7 +367,7 @@ static int serve(start_fn real, main_fn main_, void (*rtld_fini)(void), void *st
         pid_t pid = fork();
         if (pid == 0) {
             close(pipefd[0]);
-            return run_child(real, main_, rtld_fini, stack_end, pipefd[1], fds, payload, len);
+            return run_child(real, main_, rtld_fini, stack_end, pipefd[1], conn, fds, payload, len);
         }
         close(pipefd[1]);
         char line[32];

@@ -39,6 +39,11 @@ LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libautopass-
 #: runs exec-ed, since a fork server started without it.
 _START_PREFIXES = ("LD_", "GLIBC_", "MALLOC_")
 
+#: Seconds a worker waits for a fork server to say it has started a compile (``P``) before it
+#: compiles by itself; a fork server forks in ~1 ms, so only a stopped or hung one takes this long.
+#: Its child checks that the worker still waits before it runs anything (forkserver.c).
+START_TIMEOUT_S = 10.0
+
 #: Seconds before a worker asks again for a fork server that is not up (one that ended idle is
 #: started again; one that cannot start is refused by the compile server, server.py).
 ASK_AGAIN_S = 10.0
@@ -132,13 +137,14 @@ def _connect(conn, path: str) -> None:
 
 
 def _line(conn) -> bytes:
+    """One reply line (with its newline); b"" at end of file, an error or the socket's timeout."""
     buf = b""
     while not buf.endswith(b"\n"):
         try:
             b = conn.recv(64)
         except InterruptedError:
             continue
-        except OSError:
+        except OSError:  # (socket.timeout too)
             return b""
         if not b:
             return b""
@@ -207,10 +213,12 @@ class Client:
         finally:
             if cwd >= 0:
                 os.close(cwd)
+        conn.settimeout(START_TIMEOUT_S)
         line = _line(conn)
         if line[:1] != b"P":
             conn.close()
-            return None  # ("F<errno>": nothing ran)
+            return None  # ("F<errno>": nothing ran; nothing at all: a fork server stopped or hung)
+        conn.settimeout(None)
         try:
             return Forked(conn, int(line[1:]))
         except ValueError:

@@ -811,6 +811,26 @@ def test_a_fork_server_killed_mid_compile_costs_nothing_but_time(work, env, srv,
 
 
 @needs_library
+def test_a_stopped_fork_server_does_not_stop_the_build(work, env, srv, tmp_path):
+    """A fork server that does not answer (SIGSTOP here) costs START_TIMEOUT_S: the worker then
+    compiles by itself, and once the fork server runs again, the compile it had been asked for
+    does not run beside the worker's (its child sees the worker gone)."""
+    cc, log, env, pid, fs = _probed(tmp_path, env, work, srv)
+    os.kill(fs, signal.SIGSTOP)
+    try:
+        t = time.monotonic()
+        r = run([AP_CC, cc, "-O2", "-c", "x.c", "-o", "x.o"], work, env)
+        assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
+        assert time.monotonic() - t >= forkserver.START_TIMEOUT_S * 0.9
+    finally:
+        os.kill(fs, signal.SIGCONT)
+    time.sleep(1)
+    assert [rec["ppid"] == fs for rec in _records(log)] == [False]
+    assert run([CLANG, "-O2", "-c", "x.c", "-o", "y.o"], work, env).returncode == 0
+    assert (work / "x.o").read_bytes() == (work / "y.o").read_bytes()
+
+
+@needs_library
 def test_ctrl_c_reaches_a_forked_compile(work, env, srv, tmp_path):
     cc, log, env, pid, fs = _probed(tmp_path, env, work, srv)
     p = subprocess.Popen([AP_CC, cc, "-c", "x.c", "-o", "x.o"], cwd=work, env=dict(env, PROBE_SLEEP="60"),
