@@ -482,7 +482,7 @@ def server():
 
 @server.command("status")
 def server_status():
-    """List the running compile servers."""
+    """List the running compile servers and their compiler fork servers."""
     from .server import default_dir, running
     found = running()
     if not found:
@@ -496,8 +496,11 @@ def server_status():
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
             click.echo(f"  {d} is not a private directory of this user (mode {stat.S_IMODE(st.st_mode):04o}, "
                        f"uid {st.st_uid}): compiles run without the server; fix with chmod 700 {d}")
+    from .forkserver import running as fork_servers
     for s in found:
         click.echo(f"pid {s['pid']}  {s['socket']}")
+        for f in fork_servers(s["pid"]):
+            click.echo(f"  fork server pid {f['pid']}  {f['compiler']}")
 
 
 @server.command("stop")

@@ -90,6 +90,28 @@ def start(sock: str, exe: str, idle_s: float) -> int:
         os.close(null)
 
 
+def running(server_pid: int) -> list[dict]:
+    """The fork servers the compile server ``server_pid`` has started and that are alive:
+    ``[{"pid", "compiler", "socket"}]`` (from /proc: its children whose environment names a fork
+    server socket; ``compiler`` is the executable behind /proc/PID/exe).  Never raises."""
+    out = []
+    try:
+        with open(f"/proc/{server_pid}/task/{server_pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except (OSError, ValueError):
+        return out
+    for pid in children:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
+            sock = env.get(b"AUTOPASS_FORKSERVER_SOCKET")
+            if sock is not None:
+                out.append({"pid": pid, "compiler": os.readlink(f"/proc/{pid}/exe"), "socket": os.fsdecode(sock)})
+        except OSError:
+            continue
+    return out
+
+
 class Forked:
     """A compile started by a fork server: ``pid``; :meth:`wait_status` gives its raw wait
     status, or None when the fork server ended before reporting it (the compile has ended too

@@ -754,6 +754,8 @@ def test_a_forked_compile_sees_what_an_exec_ed_one_sees(work, env, srv, tmp_path
     # client connection the compile server held: that client would wait for its end of file).
     held = [os.readlink(f"/proc/{fs}/fd/{n}") for n in os.listdir(f"/proc/{fs}/fd")]
     assert sum(h.startswith("socket:") for h in held) == 1, held   # its own listener
+    status = run([AP_CC, "server", "status"], work, env).stdout.decode()
+    assert f"fork server pid {fs}  {os.path.realpath(cc)}" in status, status
 
 
 @needs_library
