@@ -2,14 +2,15 @@
 
 A fork server is the real compiler started once with :data:`LIBRARY` (forkserver.c) preloaded:
 it loads and relocates its libraries and runs their constructors, then forks a copy of itself
-per compile, which runs the compiler's own ``main()`` with the caller's argv, environment, standard streams, directory, umask and
-process group.  Measured here (clang-19, Debian's packages): ``clang-19 -O3 -c`` of an empty file
+per compile, which runs the compiler's own ``main()`` with the caller's argv, environment,
+standard streams, directory, umask and process group.  Measured here (clang-19, Debian's packages): ``clang-19 -O3 -c`` of an empty file
 took 25.5 ms per compile when exec-ed, 8.3 ms as a fork of a fork server, with identical objects;
 the 17 ms are libLLVM's and libclang-cpp's relocation and static constructors, paid by every
 exec-ed compile.  forkserver.c's header has the protocol and the known differences.
 
 Who uses it: the compile server's workers (server.py sets :data:`emit.FORK_SERVERS` to a
-:class:`Client`), for the compiles they run themselves (emit.Captured with ``forkable``), when
+:class:`Client`), for the compiles they run themselves (emit.Captured with ``forkable``) and
+for pass-throughs without a ``-`` argument (server.py's ``hand_back``), when
 
 * the command's executable is an ELF file (not a script: the fork server would be its
   interpreter) and the compile does not read standard input (a compile that must be run again

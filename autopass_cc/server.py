@@ -46,7 +46,9 @@ Protocol (one connection per call, Unix stream socket, peers of the same uid onl
   after the store (where coming back would need a privilege this process lacks, it keeps its
   priority: :func:`_lower_priority`).
 * worker -> server, over a SEQPACKET control socket: ``<pid>`` with a copy of the client's
-  connection (a call taken), ``D<pid>`` (done, free for the next), ``E<pid>`` (done, ending).
+  connection (a call taken), ``D<pid>`` (done, free for the next), ``E<pid>`` (done, ending),
+  ``F<executable>\0<socket path>`` (start a fork server of that compiler: forkserver.py; the
+  server's children, they end with it).
 
 While a spare waits, it opens the cache the latest calls used (store.open_ahead;
 ``<tag>.sock.cache`` names it when a call used another than the server's own), so the call
