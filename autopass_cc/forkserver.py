@@ -118,13 +118,13 @@ class Forked:
     status, or None when the fork server ended before reporting it (the compile has ended too
     by then; its outcome is unknown)."""
 
-    def __init__(self, conn, pid: int):
-        self.conn, self.pid = conn, pid
+    def __init__(self, conn, pid: int, pending: bytearray):
+        self.conn, self.pid, self.pending = conn, pid, pending
 
     def wait_status(self) -> int | None:
         """Block until the compile ends; its raw ``waitpid`` status, or None (class docstring)."""
         try:
-            line = _line(self.conn)
+            line = _line(self.conn, self.pending)
         finally:
             self.conn.close()
         if line[:1] == b"S":
@@ -159,10 +159,11 @@ def _connect(conn, path: str) -> None:
         os.close(d)
 
 
-def _line(conn) -> bytes:
-    """One reply line (with its newline); b"" at end of file, an error or the socket's timeout."""
-    buf = b""
-    while not buf.endswith(b"\n"):
+def _line(conn, pending: bytearray) -> bytes:
+    """One reply line (with its newline); b"" at end of file, an error or the socket's timeout.
+    ``pending``: what was read beyond earlier lines (both of a fast compile's lines, ``P`` and
+    ``S``, may arrive in one read), kept between calls."""
+    while b"\n" not in pending:
         try:
             b = conn.recv(64)
         except InterruptedError:
@@ -171,8 +172,11 @@ def _line(conn) -> bytes:
             return b""
         if not b:
             return b""
-        buf += b
-    return buf
+        pending += b
+    end = pending.index(b"\n") + 1
+    line = bytes(pending[:end])
+    del pending[:end]
+    return line
 
 
 class Client:
@@ -237,13 +241,14 @@ class Client:
             if cwd >= 0:
                 os.close(cwd)
         conn.settimeout(START_TIMEOUT_S)
-        line = _line(conn)
+        pending = bytearray()
+        line = _line(conn, pending)
         if line[:1] != b"P":
             conn.close()
             return None  # ("F<errno>": nothing ran; nothing at all: a fork server stopped or hung)
         conn.settimeout(None)
         try:
-            return Forked(conn, int(line[1:]))
+            return Forked(conn, int(line[1:]), pending)
         except ValueError:
             conn.close()
             return None

@@ -781,8 +781,13 @@ def test_a_pass_through_runs_as_a_fork_too(work, env, srv, tmp_path):
     assert (work / "prog1").read_bytes() == (work / "prog2").read_bytes()
     assert subprocess.run([str(work / "prog1")]).returncode == 0
     assert run([AP_CC, cc, "lonely.o", "-o", "lonely1"], work, env).returncode == 1
+    # A command that ends at once: its P and S replies may arrive in one read, and it still runs
+    # once (CI caught `-dumpmachine` printed twice: a reply misread, the command handed back).
+    want = run([CLANG, "-dumpmachine"], work, env).stdout
+    for _ in range(20):
+        assert run([AP_CC, cc, "-dumpmachine"], work, env).stdout == want
     by_last = {r["last"]: r["ppid"] == fs for r in _records(log)}
-    assert by_last == {"prog1": True, "x.c": True, "lonely1": True, "-": False}, by_last
+    assert by_last == {"prog1": True, "x.c": True, "lonely1": True, "-": False, "-dumpmachine": True}, by_last
 
 
 @needs_library
