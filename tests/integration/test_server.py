@@ -763,7 +763,7 @@ def test_a_pass_through_runs_as_a_fork_too(work, env, srv, tmp_path):
     """A link, a preprocessing, a failing link: run by a fork of the fork server, with the
     call's streams, and the client ends as clang-19 would (output, diagnostics, exit code); a
     command with ``-`` (standard input) is exec-ed by the client as before."""
-    cc, log, env, pid, fs = _probed(tmp_path, env, work, srv)
+    cc, log, env, _, fs = _probed(tmp_path, env, work, srv)
     (work / "main.c").write_text("int f(int);\nint main(void) { return f(6) == 42 ? 0 : 1; }\n")
     (work / "lonely.c").write_text("int g(int);\nint main(void) { return g(1); }\n")
     for src in ("main", "lonely"):
@@ -773,7 +773,7 @@ def test_a_pass_through_runs_as_a_fork_too(work, env, srv, tmp_path):
     log.write_text("")
     calls = [(["x.o", "main.o", "-o", "prog{}"], None), (["-E", "x.c"], None),
              (["lonely.o", "-o", "lonely{}"], None), (["-E", "-x", "c", "-"], b"#define Q 5\nint q = Q;\n")]
-    for i, (args, stdin) in enumerate(calls):
+    for args, stdin in calls:
         ours = run([AP_CC, cc] + [a.format(1) for a in args], work, env, input=stdin)
         theirs = run([CLANG] + [a.format(2) for a in args], work, env, input=stdin)
         assert (ours.returncode, ours.stdout, ours.stderr.replace(b"lonely1", b"lonely2")) == \
@@ -794,7 +794,7 @@ def test_a_pass_through_runs_as_a_fork_too(work, env, srv, tmp_path):
 def test_an_environment_the_loader_reads_gets_an_exec_ed_compiler(work, env, srv, tmp_path):
     """LD_LIBRARY_PATH (or any LD_*, GLIBC_TUNABLES, MALLOC_*) is read when a program starts, and
     the fork server started without it: such a compile is exec-ed."""
-    cc, log, env, pid, fs = _probed(tmp_path, env, work, srv)
+    cc, log, env, _, fs = _probed(tmp_path, env, work, srv)
     for i, extra in enumerate(({"LD_LIBRARY_PATH": str(tmp_path)}, {"GLIBC_TUNABLES": "glibc.malloc.check=0"}, {})):
         assert run([AP_CC, cc, f"-DMISS={i}", "-c", "x.c", "-o", "x.o"], work, dict(env, **extra)).returncode == 0
     assert [r["ppid"] == fs for r in _records(log)] == [False, False, True]
@@ -804,7 +804,7 @@ def test_an_environment_the_loader_reads_gets_an_exec_ed_compiler(work, env, srv
 def test_a_fork_server_killed_mid_compile_costs_nothing_but_time(work, env, srv, tmp_path):
     """The fork server dies (SIGKILL) while its compile runs: the worker waits for that compile to
     end, runs it again itself, and the build gets clang's object and a zero exit code."""
-    cc, log, env, pid, fs = _probed(tmp_path, env, work, srv)
+    cc, log, env, _, fs = _probed(tmp_path, env, work, srv)
     p = subprocess.Popen([AP_CC, cc, "-O2", "-c", "x.c", "-o", "x.o"], cwd=work, env=dict(env, PROBE_SLEEP="1"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_logged(log)
@@ -822,7 +822,7 @@ def test_a_stopped_fork_server_does_not_stop_the_build(work, env, srv, tmp_path)
     """A fork server that does not answer (SIGSTOP here) costs START_TIMEOUT_S: the worker then
     compiles by itself, and once the fork server runs again, the compile it had been asked for
     does not run beside the worker's (its child sees the worker gone)."""
-    cc, log, env, pid, fs = _probed(tmp_path, env, work, srv)
+    cc, log, env, _, fs = _probed(tmp_path, env, work, srv)
     os.kill(fs, signal.SIGSTOP)
     try:
         t = time.monotonic()
@@ -839,7 +839,7 @@ def test_a_stopped_fork_server_does_not_stop_the_build(work, env, srv, tmp_path)
 
 @needs_library
 def test_ctrl_c_reaches_a_forked_compile(work, env, srv, tmp_path):
-    cc, log, env, pid, fs = _probed(tmp_path, env, work, srv)
+    cc, log, env, _, fs = _probed(tmp_path, env, work, srv)
     p = subprocess.Popen([AP_CC, cc, "-c", "x.c", "-o", "x.o"], cwd=work, env=dict(env, PROBE_SLEEP="60"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_logged(log)
