@@ -140,6 +140,11 @@ def test_a_session_records_a_profile_and_its_pipelines_use_it(wrapper, env, prog
     assert sha(os.path.join(d, "kernels")) == before_bin and objects(d) == baseline_objs
     assert not glob.glob(os.path.join(d, "**", "*.profraw"), recursive=True)
 
+    # The profile trial may have won on this machine's noise: then the session stored it for
+    # the hot TUs.  Put those back to the user's flags so that only stencil.c names the profile.
+    for entry in report.get("stored") or []:
+        if entry["status"] == "won" and os.path.basename(entry["source"]) != "stencil.c":
+            _store_pipeline(d, os.path.basename(entry["source"]), {}, env)
     _store_pipeline(d, "stencil.c", {"profile": digest}, env)
     run(["make", "clean"], d, env)
     r = run(["make", f"CC={wrapper}", "-j2"], d, env)

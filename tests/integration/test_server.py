@@ -891,8 +891,12 @@ def test_a_server_whose_spares_die_as_they_start_stops_listening(tmp_path):
     had connected sees it close (the real client then runs the standalone wrapper)."""
     import socket
     sock = tmp_path / "s.sock"
-    code = ("import sys; from autopass_cc import server\n"
-            "def broken(*a): raise ImportError('a broken install')\n"
+    go = tmp_path / "go"  # spares die only once the test's client is in the queue: else all
+    # SPARES_FAILING may die, and the socket go, before the client connects (CI saw that race)
+    code = ("import os, sys, time; from autopass_cc import server\n"
+            "def broken(*a):\n"
+            f"    while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+            "    raise ImportError('a broken install')\n"
             "server._spare = broken\n"
             f"sys.exit(server.serve({str(sock)!r}, 60))\n")
     p = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL,
@@ -904,6 +908,7 @@ def test_a_server_whose_spares_die_as_they_start_stops_listening(tmp_path):
             time.sleep(0.02)
         c = socket.socket(socket.AF_UNIX)
         c.connect(str(sock))
+        go.touch()
         c.settimeout(20)
         try:
             assert c.recv(16) == b""   # closed, not left waiting
