@@ -17,8 +17,18 @@ then runs every binary's run command in interleaved rounds (order rotated each r
 each prints what ``O3`` prints, and reports per variant the median CPU time, the speedup
 median(O3) / median(variant) with a paired bootstrap 95% CI, and the geomean over programs.
 
+Any other project: ``--project FILE.json`` (repeatable), a JSON object with ``name``, ``dir``
+(its source tree, copied per variant), ``build`` (a list of shell commands in which ``{cc}``,
+``{cflags}`` and ``{ldflags}`` stand for the compiler, the C flags -- ``-O3`` unless PGO's -- and
+the link flags), ``clean`` (a shell command), ``run`` (the run command, from the project's root)
+and ``target`` (the binary the run command times).  For example, Lua's own makefile::
+
+    {"name": "lua", "dir": "/src/lua-5.4.4",
+     "build": ["make -j2 -C src posix CC={cc} MYCFLAGS='{cflags}' MYLDFLAGS='{ldflags}'"],
+     "clean": "make -C src clean", "run": "src/lua bench.lua", "target": "src/lua"}
+
 Usage: python3 benchmarks/speedup.py [--budget 16] [--rounds 15] [--programs demo,kernels-make]
-       [--proposers offline,random] [--no-pgo] [--wrapper PATH] [--json out.json]
+       [--project lua.json] [--proposers offline,random] [--no-pgo] [--wrapper PATH] [--json out.json]
 """
 
 from __future__ import annotations
@@ -91,6 +101,24 @@ PROGRAMS = {
 }
 
 
+def add_project(path: str) -> str:
+    """Register the project described by the JSON file at ``path`` (module docstring) in
+    PROGRAMS; returns its name.  Exits with one line on a malformed file."""
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+        name, src, build, clean = spec["name"], os.path.abspath(spec["dir"]), spec["build"], spec["clean"]
+        run, target = spec["run"], spec["target"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        sys.exit(f"speedup.py: bad --project {path}: {e!r}")
+
+    def recipe(cc, cflags=None, ldflags=None):
+        fill = {"cc": cc, "cflags": cflags or "-O3", "ldflags": ldflags or ""}
+        return [["sh", "-c", cmd.format(**fill)] for cmd in build]
+    PROGRAMS[name] = (src, recipe, ["sh", "-c", clean], run, target)
+    return name
+
+
 def sh(cmd, cwd, env, quiet=True):
     r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=quiet, text=True, stdin=subprocess.DEVNULL)
     if r.returncode != 0:
@@ -101,7 +129,7 @@ def sh(cmd, cwd, env, quiet=True):
 def fresh_copy(name: str, work: str, variant: str) -> str:
     src = os.path.join(ROOT, PROGRAMS[name][0])
     dst = os.path.join(work, name, variant)
-    shutil.copytree(src, dst)
+    shutil.copytree(src, dst, symlinks=True)
     return dst
 
 
@@ -165,6 +193,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--programs", default=",".join(PROGRAMS))
+    ap.add_argument("--project", action="append", default=[],
+                    help="a JSON file describing another project to measure (module docstring)")
     ap.add_argument("--proposers", default="offline,random")
     ap.add_argument("--no-pgo", action="store_true")
     ap.add_argument("--json", help="also write the results to this file")
@@ -174,7 +204,7 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="autopass-speedup-")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOPASS_", "OPENAI_"))}
     env["XDG_CONFIG_HOME"] = os.path.join(work, "config")
-    programs = args.programs.split(",")
+    programs = [p for p in args.programs.split(",") if p] + [add_project(p) for p in args.project]
     proposers = [p for p in args.proposers.split(",") if p]
     variants = ["O3"] + proposers + ([] if args.no_pgo else ["PGO"])
     results = {}
