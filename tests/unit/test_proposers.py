@@ -218,10 +218,10 @@ def test_a_recorded_profile_is_the_offline_proposers_first_move_then_each_hot_tu
     assert all(p.profile == PROFILE for p in first.changes.values())
     # not accepted (trial 1 is "slower" in _drive): each of the two hottest TUs alone comes later,
     # after the two most promising program-wide moves (O2, then the shared-library move, which has
-    # no TU to change here)
+    # no TU to change here); the fourth trial is a perturbation (EXPLORE_EVERY)
     alone = [(i, p) for i, p in enumerate(seen) if p.agent == "generic" and "only" in p.rationale]
     assert [set(p.changes) for _, p in alone] == [{"a"}, {"b"}], [p.rationale for p in seen]
-    assert [i for i, _ in alone] == [2, 3]
+    assert [i for i, _ in alone] == [2, 4] and seen[3].agent == "perturbation"
     assert all(p.changes[tu].profile == PROFILE for _, p in alone for tu in p.changes)
 
 
@@ -294,3 +294,31 @@ def test_the_offline_proposer_does_not_propose_the_level_a_tu_is_already_built_a
     seen = _first_moves(tus, 5)
     o2 = next(p for p in seen if p.rationale.startswith("O2 instead of O3"))
     assert set(o2.changes) == {"b"}          # a.c is built -O2 already: no trial spent on it
+
+
+def test_every_fourth_trial_spent_is_a_perturbation_of_the_incumbent_on_the_hot_tus():
+    """EXPLORE_EVERY: trials 4, 8, 12, ... that consume the budget are 1-3 uniform edits on top
+    of the incumbent (which keeps what won, the profile included) on TUs holding 5% of the run;
+    same-binary trials do not count, and a TU below EXPLORE_SHARE is never perturbed."""
+    from autopass_cc.tuning.proposers import offline
+    tus = [TUInfo("a", "a.c", 0.7, [("hot", 0.7)]), TUInfo("b", "b.c", 0.27), TUInfo("c", "c.c", 0.03)]
+    won = Pipeline().with_profile(PROFILE).with_knob("unroll-threshold", 600)
+    incumbent, history, tried = {"a": won}, [], {config_digest({}), config_digest({"a": won})}
+    prop, agents = OfflineProposer(seed=5), []
+    for i in range(24):
+        st = SearchState(tus, dict(incumbent), list(history), Policy(), 24 - i, set(tried), profile=PROFILE)
+        p = prop.ask(st)
+        tried.add(config_digest({**incumbent, **p.changes}))
+        verdict = "same-binary" if i % 5 == 4 else "slower"
+        agents.append((p.agent, verdict))
+        history.append(TrialResult(i + 1, p, verdict, ratio=0.98))
+        if p.agent == "perturbation":
+            assert set(p.changes) <= {"a", "b"} and 1 <= len(p.edits)
+            for tu, pipe in p.changes.items():
+                validate(pipe, Policy())
+            if "a" in p.changes:   # on top of what won there
+                assert p.changes["a"].profile == PROFILE
+    spent = 0
+    for agent, verdict in agents:
+        assert (agent == "perturbation") == (spent % offline.EXPLORE_EVERY == offline.EXPLORE_EVERY - 1), agents
+        spent += verdict != "same-binary"

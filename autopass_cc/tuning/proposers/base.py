@@ -57,6 +57,18 @@ class Edit:
         return f"{self.name}={self.value}"
 
 
+def uniform_edit(rng, with_default: bool = False) -> Edit:
+    """One edit drawn uniformly (``rng``: a random.Random): with probability 3/4 a knob of
+    pipeline.KNOBS with any value in its range, else a flag family of pipeline.FLAG_FAMILIES at
+    one of its settings (or, with ``with_default``, also at clang's default: value None)."""
+    from ...pipeline import FLAG_FAMILIES, KNOBS
+    if rng.random() < 0.75:
+        knob = KNOBS[rng.choice(sorted(KNOBS))]
+        return Edit("knob", knob.name, rng.choice([True, False]) if knob.kind == "bool" else rng.randint(knob.lo, knob.hi))
+    fam = FLAG_FAMILIES[rng.choice(sorted(FLAG_FAMILIES))]
+    return Edit("flag", fam.name, rng.choice(sorted(fam.choices) + ([None] if with_default else [])))
+
+
 @dataclass
 class TUInfo:
     """What a proposer knows of one TU: ``tu_id``; ``source`` (path relative to the project);

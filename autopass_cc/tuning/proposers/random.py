@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 
 from ...errors import PipelineError
-from ...pipeline import FLAG_FAMILIES, KNOBS, OPT_LEVELS, Pipeline, validate
-from .base import Proposal, Proposer, SearchState, config_digest
+from ...pipeline import OPT_LEVELS, Pipeline, validate
+from .base import Proposal, Proposer, SearchState, config_digest, uniform_edit
 
 
 class RandomProposer(Proposer):
@@ -32,13 +32,7 @@ class RandomProposer(Proposer):
             if self.rng.random() < 0.2:
                 p = p.with_opt_level(self.rng.choice(OPT_LEVELS))
             for _ in range(self.rng.randint(1, 4)):
-                if self.rng.random() < 0.75:
-                    knob = KNOBS[self.rng.choice(sorted(KNOBS))]
-                    value = self.rng.choice([True, False]) if knob.kind == "bool" else self.rng.randint(knob.lo, knob.hi)
-                    p = p.with_knob(knob.name, value)
-                else:
-                    fam = FLAG_FAMILIES[self.rng.choice(sorted(FLAG_FAMILIES))]
-                    p = p.with_flag(fam.name, self.rng.choice(sorted(fam.choices)))
+                p = uniform_edit(self.rng).apply(p)
             try:
                 return validate(p, policy)
             except PipelineError:
