@@ -179,6 +179,15 @@ def _line(conn, pending: bytearray) -> bytes:
     return line
 
 
+def encode_command(argv: list[str], env: dict) -> bytes:
+    """``argc\\0``, then each argument and each ``NAME=value`` of ``env``, each ended by NUL: how
+    a command travels to a fork server (after its umask and process group) and back to the client
+    (server.py, a pass-through handed back)."""
+    enc = os.fsencode
+    return b"".join([b"%d\0" % len(argv)] + [enc(a) + b"\0" for a in argv]
+                    + [enc(k) + b"=" + enc(v) + b"\0" for k, v in env.items()])
+
+
 class Client:
     """A worker's way to its fork servers.  ``base``: the compile server's socket path;
     ``ask``: a callable taking the bytes of a start request for the compile server (``exe`` and
@@ -223,11 +232,9 @@ class Client:
                 except OSError:
                     pass
             return None
-        enc = os.fsencode
         mask = os.umask(0o022)
         os.umask(mask)
-        payload = b"".join([b"%d\0%d\0%d\0" % (mask, os.getpgrp(), len(cmd))] + [enc(a) + b"\0" for a in cmd]
-                           + [enc(k) + b"=" + enc(v) + b"\0" for k, v in env.items()])
+        payload = b"%d\0%d\0" % (mask, os.getpgrp()) + encode_command(cmd, env)
         cwd = -1
         try:
             cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)

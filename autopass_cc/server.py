@@ -551,9 +551,8 @@ def _serve_here(conn, ahead: str | None, hint: str | None) -> bool:
             if status is not None:
                 wrapper.RAW_STATUS = status
                 return os.waitstatus_to_exitcode(status)
-        enc = os.fsencode
-        handed.append(b"".join([b"%d\0" % len(argv)] + [enc(a) + b"\0" for a in argv]
-                               + [enc(k) + b"=" + enc(v) + b"\0" for k, v in env.items()]))
+        from .forkserver import encode_command
+        handed.append(encode_command(argv, env))
         return 0
     wrapper.DETACH, wrapper.RAW_STATUS = detach, None
     wrapper.RUN_REAL = hand_back if req.proto >= 2 else _spawn_real

@@ -43,3 +43,11 @@ def test_a_socket_per_executable_identity(tmp_path):
     (tmp_path / "new").write_bytes(b"\x7fELF")
     (tmp_path / "new").replace(exe)            # another file at the same path: another fork server
     assert forkserver.socket_path(str(tmp_path / "s.sock"), str(exe)) != first
+
+
+def test_a_command_is_encoded_as_argc_then_nul_ended_arguments_and_environment():
+    """The layout forkserver.c's request reader and the client's hand-back reader both parse."""
+    from autopass_cc.forkserver import encode_command
+    assert encode_command(["clang-19", "-c", "a b.c"], {"LANG": "C", "X": "1=2"}) == \
+        b"3\0clang-19\0-c\0a b.c\0LANG=C\0X=1=2\0"
+    assert encode_command(["cc", "\udcff"], {}) == b"2\0cc\0\xff\0"   # bytes as the file system gave them

@@ -132,6 +132,24 @@ def _blamed(history, tu_id: str) -> set[str]:
     return out
 
 
+def _edited(state: SearchState, tu_id: str, n: int, draw, edits: list) -> Pipeline:
+    """The incumbent of ``tu_id`` with ``n`` edits from ``draw(pipeline) -> Edit`` made in turn,
+    skipping any that a diagnosis blamed or that failed there, or that do not apply; appends the
+    edits made to ``edits``."""
+    p = state.incumbent.get(tu_id, Pipeline())
+    blamed = _blamed(state.history, tu_id)
+    for _ in range(n):
+        e = draw(p)
+        if str(e) in blamed:
+            continue
+        try:
+            p = e.apply(p)
+        except (PipelineError, ValueError):
+            continue
+        edits.append(e)
+    return p
+
+
 class OfflineProposer(Proposer):
     """Rules, then program-wide moves, then hill climbing (module docstring).  ``seed`` makes the
     local search repeatable."""
@@ -338,18 +356,8 @@ class OfflineProposer(Proposer):
             hot = self.rng.choices(hot, weights=[t.weight or 0.0 for t in hot])
         changes, edits = {}, []
         for tu in hot:
-            p = state.incumbent.get(tu.tu_id, Pipeline())
-            blamed = _blamed(state.history, tu.tu_id)
-            for _ in range(self.rng.randint(1, 3)):
-                e = uniform_edit(self.rng, with_default=True)
-                if str(e) in blamed:
-                    continue
-                try:
-                    p = e.apply(p)
-                except (PipelineError, ValueError):
-                    continue
-                edits.append(e)
-            changes[tu.tu_id] = p
+            changes[tu.tu_id] = _edited(state, tu.tu_id, self.rng.randint(1, 3),
+                                        lambda p: uniform_edit(self.rng, with_default=True), edits)
         return self._make(state, changes, "perturbation", edits,
                           "perturbation of the incumbent: " + ", ".join(sorted({str(e) for e in edits})))
 
@@ -359,16 +367,7 @@ class OfflineProposer(Proposer):
             return None
         weights = [max(t.weight or 0.0, 0.02) for t in tus]
         tu = self.rng.choices(tus, weights=weights)[0]
-        p = state.incumbent.get(tu.tu_id, Pipeline())
         edits = []
-        for _ in range(3 if restart else 1):
-            e = self._random_edit(p, state.profile)
-            if str(e) in _blamed(state.history, tu.tu_id):
-                continue
-            try:
-                p = e.apply(p)
-            except (PipelineError, ValueError):
-                continue
-            edits.append(e)
+        p = _edited(state, tu.tu_id, 3 if restart else 1, lambda p: self._random_edit(p, state.profile), edits)
         return self._make(state, {tu.tu_id: p}, "restart" if restart else "local-search", edits,
                           ("random restart: " if restart else "neighbour of the incumbent: ") + ", ".join(map(str, edits)))
