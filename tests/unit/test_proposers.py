@@ -270,6 +270,17 @@ def test_a_profile_and_a_passes_string_exclude_each_other_in_every_edit():
     assert Edit("passes", "", None).apply(pgo) == pgo
 
 
+def test_an_edit_back_to_clangs_default_reads_default():
+    """Session logs and reports print edits: a flag family or knob with no value is at clang's
+    default (no option at all), which "fast-math=None" did not say."""
+    from autopass_cc.tuning.proposers.base import Edit
+    assert str(Edit("flag", "fast-math", None)) == "fast-math=default"
+    assert str(Edit("knob", "unroll-threshold", None)) == "unroll-threshold=default"
+    assert str(Edit("opt_level", "", None)) == "opt_level=default"
+    assert str(Edit("flag", "fast-math", "on")) == "fast-math=on"
+    assert str(Edit("knob", "enable-gvn-sink", False)) == "enable-gvn-sink=False"
+
+
 def test_no_pass_pipeline_edit_for_a_tu_whose_incumbent_won_with_the_profile():
     ev = {"functions": {}}
     tus = [TUInfo("a", "a.c", 0.6, [("f", 0.6)], ev), TUInfo("b", "b.c", 0.4, [("g", 0.4)], ev)]

@@ -53,8 +53,9 @@ class Edit:
         if self.kind == "profile":
             return f"profile={str(self.value)[:12]}" if self.value else "profile=none"
         if self.kind in ("opt_level", "passes"):
-            return f"{self.kind}={self.value}"
-        return f"{self.name}={self.value}"
+            return f"{self.kind}={'default' if self.value is None else self.value}"
+        # None: the knob or flag family back at clang's default (no option on the command line)
+        return f"{self.name}={'default' if self.value is None else self.value}"
 
 
 def uniform_edit(rng, with_default: bool = False) -> Edit:
