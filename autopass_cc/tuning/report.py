@@ -46,9 +46,12 @@ def summary_text(report: dict) -> str:
     lines.append("trials: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) if counts else "trials: none")
     conf = report.get("confirmation") or {}
     rejected = bool(conf) and not report.get("winner")
+    # (a trial accepted after the one whose incumbent held on confirmation was dropped: session._confirm)
+    last = report.get("confirmed_trial")
     for t in report.get("trials", []):
         if t["accepted"]:
-            lines.append(f"  {'kept during the search' if rejected else 'accepted'}: trial {t['trial']}: "
+            kept = rejected or (last is not None and t["trial"] > last)
+            lines.append(f"  {'kept during the search' if kept else 'accepted'}: trial {t['trial']}: "
                          f"{', '.join(t['edits'])} -> {t['ratio']:.3f}x (CI {ci_text(*t['ci'][:2])}) "
                          f"[{t['agent']}]")
     if report.get("winner"):

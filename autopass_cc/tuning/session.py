@@ -22,7 +22,8 @@ Steps (ARCHITECTURE.md, data flow; the AutoPass loop):
    pooled: measure.promising), accept only when the CI excludes 1 and the gain is at least
    ``min_gain``, diagnose regressions, tell the proposer;
 5. confirm the final incumbent against the baseline with fresh rounds (the best of many noisy
-   trials is biased upward: ARCHITECTURE.md decision 5) and store the pipelines only then;
+   trials is biased upward: ARCHITECTURE.md decision 5) and store the pipelines only then; when it
+   does not hold, confirm the incumbents before it, newest first (CONFIRM_FALLBACKS);
 6. write the report (JSON, text summary, plot) and restore the user's binary.
 
 The user's objects are never written; the target binary is swapped only for the duration of a run
@@ -99,6 +100,13 @@ EVIDENCE_LIMIT_S = 600.0
 #: match, no runs), so the cap only guards against a proposer that never changes the code.
 FREE_TRIALS_PER_BUDGET = 4
 FREE_TRIALS_MIN = 40
+#: When the final incumbent does not hold on confirmation (step 5), the incumbents before it are
+#: confirmed in turn, newest first, at most this many of them.  An accepted trial can be a false
+#: positive (95% per trial over a budget of 16: session 12 saw 2-3 on programs with nothing to
+#: gain), and one on top of a real gain -- say a profile worth 8% -- can drag the whole
+#: configuration below significance; undoing the newest accepts first keeps what held.  Each
+#: extra confirmation costs ``confirm_rounds`` runs of both binaries, paid only when one fails.
+CONFIRM_FALLBACKS = 2
 #: Below this share of the run's instructions in the TUs the build compiled through autopass-cc
 #: (0..1, from the profile), the search is skipped: at 1% a TU made twice as fast changes the run
 #: by 0.5%, under what a trial can tell from this machine's noise (~1-2%, tuning/measure.py).
@@ -293,6 +301,7 @@ class Session:
                                    "whole set of pipelines: an edit measured on top of another incumbent "
                                    "may come back on top of this one)")
         history: list[TrialResult] = []
+        accepted: list[tuple[int, dict, Linked]] = []  # (trial, configuration, binary), oldest first
         bar = self._bar()
         lines = self.progress and not _is_terminal(sys.stderr)
         dup_streak = 0
@@ -333,6 +342,7 @@ class Session:
                     spent += 1
                 if result.accepted:
                     incumbent, inc_bin = config, cand_bin
+                    accepted.append((trial, config, cand_bin))
                 history.append(result)
                 proposer.tell(result)
                 report["trials"].append({**self._trial_dict(result), "config": digest})
@@ -357,17 +367,7 @@ class Session:
                                    f"{self.budget}); {spent} of the budget used")
         report["proposer_notes"] = getattr(proposer, "report", lambda: {})()
         # 5. confirmation against the baseline with fresh rounds
-        winner = {tu: p for tu, p in incumbent.items() if not p.is_baseline}
-        confirmation = None
-        if winner:
-            confirmation = compare(self._timed(base_bin, self.run_timeout), self._timed(inc_bin, self.run_timeout),
-                                   min_rounds=self.settings["confirm_rounds"], max_rounds=self.settings["confirm_rounds"],
-                                   warmup=1, confidence=self.settings["confidence"], seed=self.seed + 7919)
-            report["confirmation"] = confirmation.to_dict()
-            if not confirmation.significant:
-                report["notes"].append(f"the winner did not hold on confirmation (ratio {confirmation.ratio:.3f}, "
-                                       f"CI {ci_text(confirmation.ci_low, confirmation.ci_high)}); nothing stored")
-                winner = {}
+        winner, confirmation = self._confirm(base_bin, accepted, report)
         report["winner"] = {tu: p.to_dict() for tu, p in winner.items()}
         report["speedup"] = confirmation.ratio if (confirmation and winner) else 1.0
         report["speedup_ci"] = [confirmation.ci_low, confirmation.ci_high] if (confirmation and winner) else None
@@ -380,6 +380,50 @@ class Session:
         return report
 
     # -- pieces --------------------------------------------------------------------------------
+    def _confirm(self, base_bin: Linked, accepted: list, report: dict):
+        """Step 5: confirm the final incumbent against the baseline with ``confirm_rounds`` fresh
+        rounds; when it does not hold, the incumbents before it, newest first (CONFIRM_FALLBACKS).
+        ``accepted`` is ``[(trial, configuration, binary)]`` oldest first.  Returns ``(winner,
+        comparison)``: the configuration that held (TU id -> Pipeline, user-flag TUs left out; {}
+        when none did) and its measure.Comparison (the final incumbent's when none held, None when
+        nothing was accepted).  Records ``report["confirmation"]``, ``report["confirmations"]`` (each
+        one tried: trial, ratio, CI, held) and ``report["confirmed_trial"]``, and a note per failure."""
+        tries = [(t, {tu: p for tu, p in cfg.items() if not p.is_baseline}, b) for t, cfg, b in reversed(accepted)]
+        tries = [x for x in tries if x[1]][:1 + CONFIRM_FALLBACKS]
+        first, done = None, []
+        for i, (trial, winner, binary) in enumerate(tries):
+            what = "the winner" if i == 0 else f"the incumbent after trial {trial}"
+            try:
+                cmp = compare(self._timed(base_bin, self.run_timeout), self._timed(binary, self.run_timeout),
+                              min_rounds=self.settings["confirm_rounds"], max_rounds=self.settings["confirm_rounds"],
+                              warmup=1, confidence=self.settings["confidence"], seed=self.seed + 7919 + i)
+            except _WrongOnRepeat as e:
+                # (verify() passed during the search: output that changes between runs of one binary)
+                done.append({"trial": trial, "held": False, "reason": f"output changed on a repeat run: {e}"})
+                report["notes"].append(f"{what} printed different output on a confirmation run ({e}); not stored")
+                continue
+            first = first or cmp
+            done.append({"trial": trial, "held": cmp.significant, "ratio": cmp.to_dict()["ratio"],
+                         "ci": [cmp.to_dict()["ci_low"], cmp.to_dict()["ci_high"]]})
+            report["confirmations"] = done
+            if cmp.significant:
+                report["confirmation"] = cmp.to_dict()
+                report["confirmed_trial"] = trial
+                if i:
+                    report["notes"].append(f"{what} held on confirmation (ratio {cmp.ratio:.3f}, CI "
+                                           f"{ci_text(cmp.ci_low, cmp.ci_high)}): stored instead; the trials "
+                                           f"accepted after trial {trial} are dropped")
+                return winner, cmp
+            more = i + 1 < len(tries)
+            report["notes"].append(f"{what} did not hold on confirmation (ratio {cmp.ratio:.3f}, CI "
+                                   f"{ci_text(cmp.ci_low, cmp.ci_high)})"
+                                   + (f"; confirming the incumbent after trial {tries[i + 1][0]}" if more
+                                      else "; nothing stored"))
+        report["confirmations"] = done
+        if first is not None:
+            report["confirmation"] = first.to_dict()
+        return {}, first
+
     def _bar(self):
         if not self.progress:
             return None
