@@ -17,7 +17,8 @@ Steps (ARCHITECTURE.md, data flow; the AutoPass loop):
    byte-identical to one already measured: not run; these *same-binary* trials do not consume the
    budget and have a cap of their own, FREE_TRIALS_PER_BUDGET), verify the output against the
    reference, measure incumbent vs candidate with interleaved rounds and a bootstrap CI of the
-   ratio of medians (stopping early once the CI excludes 1 or lies within +-2x ``min_gain``;
+   ratio of medians (stopping early once the CI excludes 1 -- for a gain, past the stricter
+   interim boundary of measure.INTERIM_CONFIDENCE -- or lies within +-2x ``min_gain``;
    one still inconclusive at ``max_rounds`` with a 2 %+ point gain gets as many rounds again,
    pooled: measure.promising), accept only when the CI excludes 1 and the gain is at least
    ``min_gain``, diagnose regressions, tell the proposer;
