@@ -108,6 +108,10 @@ FREE_TRIALS_MIN = 40
 #: configuration below significance; undoing the newest accepts first keeps what held.  Each
 #: extra confirmation costs ``confirm_rounds`` runs of both binaries, paid only when one fails.
 CONFIRM_FALLBACKS = 2
+#: Each fallback confirmation is one more chance for a configuration that gains nothing to pass by
+#: noise, so it is made at this share of the error rate (1 - confidence): 0.99 for 0.95, and the
+#: three confirmations together stay under 1.4x one confirmation's rate (Bonferroni's bound).
+FALLBACK_ALPHA_SHARE = 0.2
 #: Below this share of the run's instructions in the TUs the build compiled through autopass-cc
 #: (0..1, from the profile), the search is skipped: at 1% a TU made twice as fast changes the run
 #: by 0.5%, under what a trial can tell from this machine's noise (~1-2%, tuning/measure.py).
@@ -394,14 +398,19 @@ class Session:
         first, done = None, []
         for i, (trial, winner, binary) in enumerate(tries):
             what = "the winner" if i == 0 else f"the incumbent after trial {trial}"
+            then = (f"; confirming the incumbent after trial {tries[i + 1][0]}" if i + 1 < len(tries)
+                    else "; nothing stored")
+            # A fallback is one more chance for noise to pass: at FALLBACK_ALPHA_SHARE of the error rate.
+            level = self.settings["confidence"]
+            level = level if i == 0 else 1 - (1 - level) * FALLBACK_ALPHA_SHARE
             try:
                 cmp = compare(self._timed(base_bin, self.run_timeout), self._timed(binary, self.run_timeout),
                               min_rounds=self.settings["confirm_rounds"], max_rounds=self.settings["confirm_rounds"],
-                              warmup=1, confidence=self.settings["confidence"], seed=self.seed + 7919 + i)
+                              warmup=1, confidence=level, seed=self.seed + 7919 + i)
             except _WrongOnRepeat as e:
                 # (verify() passed during the search: output that changes between runs of one binary)
                 done.append({"trial": trial, "held": False, "reason": f"output changed on a repeat run: {e}"})
-                report["notes"].append(f"{what} printed different output on a confirmation run ({e}); not stored")
+                report["notes"].append(f"{what} printed different output on a confirmation run ({e}){then}")
                 continue
             first = first or cmp
             done.append({"trial": trial, "held": cmp.significant, "ratio": cmp.to_dict()["ratio"],
@@ -415,11 +424,8 @@ class Session:
                                            f"{ci_text(cmp.ci_low, cmp.ci_high)}): stored instead; the trials "
                                            f"accepted after trial {trial} are dropped")
                 return winner, cmp
-            more = i + 1 < len(tries)
             report["notes"].append(f"{what} did not hold on confirmation (ratio {cmp.ratio:.3f}, CI "
-                                   f"{ci_text(cmp.ci_low, cmp.ci_high)})"
-                                   + (f"; confirming the incumbent after trial {tries[i + 1][0]}" if more
-                                      else "; nothing stored"))
+                                   f"{ci_text(cmp.ci_low, cmp.ci_high)}){then}")
         report["confirmations"] = done
         if first is not None:
             report["confirmation"] = first.to_dict()

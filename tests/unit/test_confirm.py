@@ -90,7 +90,18 @@ def test_an_incumbent_whose_output_changes_on_a_repeat_run_is_not_stored():
     accepted = [(2, _cfg("enable-gvn-sink"), "t2"), (5, _cfg("enable-gvn-hoist"), "t5")]
     winner, cmp = s._confirm("base", accepted, report)
     assert report["confirmed_trial"] == 2 and winner == {"tu-a": accepted[0][1]["tu-a"]}
-    assert "different output" in report["notes"][0]
+    assert "different output" in report["notes"][0] and "confirming the incumbent after trial 2" in report["notes"][0]
+
+
+def test_a_fallback_is_confirmed_at_a_stricter_level():
+    """A fallback is a second chance to pass by noise: it is made at 1 - (1 - confidence) x
+    FALLBACK_ALPHA_SHARE (0.99 for 0.95).  The comparisons' recorded levels show it."""
+    from autopass_cc.tuning.session import FALLBACK_ALPHA_SHARE
+    s = _session({"base": 1.0, "t1": 0.9, "t2": 1.0})
+    report = {"notes": []}
+    s._confirm("base", [(1, _cfg("enable-gvn-sink"), "t1"), (2, _cfg("enable-gvn-hoist"), "t2")], report)
+    assert report["confirmed_trial"] == 1
+    assert report["confirmation"]["confidence"] == 1 - 0.05 * FALLBACK_ALPHA_SHARE
 
 
 def test_nothing_accepted_means_no_confirmation():
